@@ -13,13 +13,13 @@
  * same values (key table, whose varints may be non-canonical).  Checksums
  * are bypassed so mutations reach the field checks.
  */
-#include <stdint.h>
-#include <string.h>
-
 #include "format/qt_assert.h"
 #include "format/qt_bytes.h"
 #include "format/qt_hash.h"
 #include "format/segment.h"
+
+#include <stdint.h>
+#include <string.h>
 
 #define F_CHUNKS 64u
 #define F_KEYS   4096u

@@ -8,15 +8,15 @@
  * batch re-encodes to exactly qt_batch_size() bytes and decodes to the same
  * values.  Checksums are bypassed so mutations reach the parsers.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/batch.h"
 #include "format/qt_assert.h"
 #include "format/qt_bytes.h"
 #include "format/qt_hash.h"
 #include "format/wal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define F_LINES   4096u
 #define F_FIELDS  16384u
