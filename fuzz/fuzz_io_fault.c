@@ -11,6 +11,11 @@
  * plain syscalls must equal the durable (or current) model byte for byte.
  * Any mismatch is a qt_assert failure, i.e. a crash the fuzzer reports.
  */
+#include "format/qt_assert.h"
+#include "format/qt_limits.h"
+#include "format/qt_log.h"
+#include "storage/io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -18,11 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "format/qt_assert.h"
-#include "format/qt_limits.h"
-#include "format/qt_log.h"
-#include "storage/io.h"
 
 enum { CAP = 1 << 16, FILES = 2, OPS_MAX = 256, LEN_MAX = 4096 };
 
@@ -238,9 +238,7 @@ op_misc(struct qt_io *io, const int *fds, struct prog *pg, uint32_t code)
     }
     case 1: qt_assert(qt_io_fsync(io, fds[i]) == expect_sync(f, QT_IO_OP_FSYNC)); break;
     case 2: qt_assert(qt_io_fdatasync(io, fds[i]) == expect_sync(f, QT_IO_OP_FDATASYNC)); break;
-    default:
-        qt_assert(qt_io_size(io, fds[i], &size) == 0);
-        qt_assert(size == f->cur_len);
+    default: qt_assert(qt_io_size(io, fds[i], &size) == 0); qt_assert(size == f->cur_len);
     }
 }
 
