@@ -893,11 +893,12 @@ struct bitr {
     uint64_t bit, total; /* position and length in bits */
 };
 
-/* Next nb <= 56 bits; QT_ETRUNC if the body ends first. */
+/* Next nb <= 57 bits (an 8-byte window shifted by <= 7 holds 57); QT_ETRUNC
+ * if the body ends first. */
 static inline int
 br_get(struct bitr *r, unsigned nb, uint64_t *v)
 {
-    qt_assert_slow(nb <= 56);
+    qt_assert_slow(nb <= 57);
     if (nb > r->total - r->bit)
         return qt_fail(QT_ETRUNC, "flt: XOR stream truncated");
     size_t at = (size_t)(r->bit >> 3);

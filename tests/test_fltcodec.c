@@ -467,6 +467,21 @@ TEST(random_bits_fall_back)
     CHECK(len < 4096u * 8 / 4);
 }
 
+TEST(xor_widest_tokens)
+{
+    /* Non-decimal values held for 8 samples (cheap repeats, so XOR wins)
+     * whose changes XOR to 0 leading and 7 trailing zeros (57 centre bits,
+     * the widest read) and to 0 leading, 0 trailing (64-bit payload). */
+    static const uint64_t a = 0x3ff0000000000081ull, b = 0xbff0000000000001ull;
+    for (uint32_t i = 0; i < 64; i++)
+        g_in[i] = qt_bits_f64((i / 8) % 2 ? b : a);
+    g_in[40] = qt_bits_f64(a ^ 0x8000000000000001ull);
+    int id;
+    size_t len;
+    CHECK(roundtrip(g_in, 64, &id, &len, "wide xor"));
+    CHECK_EQ(id, QT_ENC_FLT_XOR);
+}
+
 TEST(block_sizes)
 {
     uint64_t s = qt_test_seed() ^ 0x512e;
