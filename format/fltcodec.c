@@ -3,15 +3,22 @@
  *
  * City sensors report readings quantised to 0..3 decimals, so most blocks are
  * decimals in disguise.  ALP (Afroozeh, Kuffo, Boncz, SIGMOD 2024) maps such a
- * value v to the integer d = round(v * 10^e * 10^-f) and back with
- * (double)d * 10^f * 10^-e; the d column is then frame-of-reference packed.
- * Encodings, smallest wins (ties go to the one listed first):
+ * value v to the integer d = round(v * 10^e / 10^f) and back with
+ * (double)d * 10^f / 10^e; the d column is then frame-of-reference packed.
+ * Unlike the paper, the decoder divides by the exact 10^e instead of
+ * multiplying by a rounded 10^-e: that makes the decoded value the correctly
+ * rounded decimal, i.e. what strtod gave the sensor's reading, so decimals
+ * never become exceptions (the paper's form misses 1-50% of them for most
+ * e, design/flt.md has the numbers).  Encodings, smallest wins:
  *
  *   CONST      every value has one bit pattern            8 bytes
  *   RAW        8 bytes per value                          the ceiling
  *   ALP        d FOR-packed in runs of 2^k values, plus exceptions
  *   ALP_DELTA  as ALP, but the runs hold d[i] - d[i-1] (smooth series)
  *   XOR        Chimp-style XOR with the previous value (no decimal form)
+ *
+ * Ties go to the faster decoder: RAW over ALP, ALP over ALP_DELTA, any of
+ * them over XOR.
  *
  * Invariants:
  *   - Bit-exact round trip: the encoder accepts a value as decimal only if
@@ -30,16 +37,16 @@
  */
 #include "fltcodec.h"
 
-#include <float.h>
-#include <stdbool.h>
-#include <string.h>
-
 #include "bitpack.h"
 #include "codec.h"
 #include "qt_assert.h"
 #include "qt_bytes.h"
 #include "qt_err.h"
 #include "qt_limits.h"
+
+#include <float.h>
+#include <stdbool.h>
+#include <string.h>
 
 #if !defined(FLT_EVAL_METHOD) || FLT_EVAL_METHOD != 0
 #error "fltcodec: needs double arithmetic without excess precision (FLT_EVAL_METHOD 0)"
@@ -57,8 +64,8 @@
 /* Shortest and longest FOR run, as log2 of the run length. */
 #define ALP_RUN_LOG_MIN 7u
 #define ALP_RUN_LOG_MAX 10u
-#define ALP_CHUNK (1u << ALP_RUN_LOG_MIN)
-#define ALP_CHUNKS_MAX (QT_BLOCK_POINTS_MAX / ALP_CHUNK)
+#define ALP_CHUNK       (1u << ALP_RUN_LOG_MIN)
+#define ALP_CHUNKS_MAX  (QT_BLOCK_POINTS_MAX / ALP_CHUNK)
 /* Bytes of one exception on disk: u16 position + u64 bit pattern. */
 #define ALP_EXC_BYTES 10u
 /* |v * 10^e * 10^-f| must stay below this to become a d (fast rounding). */
@@ -66,12 +73,12 @@
 /* 1.5 * 2^52: adding it rounds any |x| <= 2^51 to an integer in the low
  * mantissa bits (the "fast rounding" trick); its bit pattern turns an int64
  * |d| <= 2^51 into the double d with one integer add and one subtraction. */
-#define ALP_MAGIC 6755399441055744.0
+#define ALP_MAGIC      6755399441055744.0
 #define ALP_MAGIC_BITS 0x4338000000000000ull
 
 /* Chimp: trailing zeros above this get the "centre bits only" form. */
 #define CHIMP_TRAIL_MIN 6u
-#define CHIMP_NONE 255u /* no stored leading-zero count */
+#define CHIMP_NONE      255u /* no stored leading-zero count */
 
 static_assert(QT_BLOCK_POINTS_MAX <= 65536u, "exception positions are u16");
 static_assert(QT_BLOCK_POINTS_MAX % ALP_CHUNK == 0, "chunks tile a full block");
@@ -83,10 +90,25 @@ static_assert(sizeof(double) == 8 && DBL_MANT_DIG == 53, "IEEE-754 binary64 doub
  * whose error would turn ~1-50% of decimals into exceptions.  On-disk
  * meaning: never change. */
 static const double POW10[QT_FLT_EXP_MAX + 1] = {
-    0x1p+0,           0x1.4p+3,          0x1.9p+6,          0x1.f4p+9,          0x1.388p+13,
-    0x1.86ap+16,      0x1.e848p+19,      0x1.312dp+23,      0x1.7d784p+26,      0x1.dcd65p+29,
-    0x1.2a05f2p+33,   0x1.74876e8p+36,   0x1.d1a94a2p+39,   0x1.2309ce54p+43,   0x1.6bcc41e9p+46,
-    0x1.c6bf52634p+49, 0x1.1c37937e08p+53, 0x1.6345785d8ap+56, 0x1.bc16d674ec8p+59,
+    0x1p+0, /* 1e0, then 1e1 .. 1e18 in order */
+    0x1.4p+3,
+    0x1.9p+6,
+    0x1.f4p+9,
+    0x1.388p+13,
+    0x1.86ap+16,
+    0x1.e848p+19,
+    0x1.312dp+23,
+    0x1.7d784p+26,
+    0x1.dcd65p+29,
+    0x1.2a05f2p+33,
+    0x1.74876e8p+36,
+    0x1.d1a94a2p+39,
+    0x1.2309ce54p+43,
+    0x1.6bcc41e9p+46,
+    0x1.c6bf52634p+49,
+    0x1.1c37937e08p+53,
+    0x1.6345785d8ap+56,
+    0x1.bc16d674ec8p+59,
 };
 
 /* Chimp's eight leading-zero counts (3-bit code -> count).  On-disk. */
@@ -236,9 +258,9 @@ alp_pick(const double *v, uint32_t n, unsigned *e_out, unsigned *f_out)
 /* Encoder scratch: lives on qt_flt_encode's stack (about 66 KiB). */
 struct alp_work {
     unsigned e, f;
-    uint32_t exc;                             /* exceptions in the block */
-    int64_t d[QT_BLOCK_POINTS_MAX];           /* d, exceptions filled in */
-    uint64_t excmap[QT_BLOCK_POINTS_MAX / 64]; /* bit i: v[i] is an exception */
+    uint32_t exc;                                     /* exceptions in the block */
+    int64_t d[QT_BLOCK_POINTS_MAX];                   /* d, exceptions filled in */
+    uint64_t excmap[QT_BLOCK_POINTS_MAX / 64];        /* bit i: v[i] is an exception */
     int64_t lo[ALP_CHUNKS_MAX], hi[ALP_CHUNKS_MAX];   /* d range per chunk */
     int64_t dlo[ALP_CHUNKS_MAX], dhi[ALP_CHUNKS_MAX]; /* delta range per chunk */
 };
@@ -340,6 +362,7 @@ alp_fill(const double *v, uint32_t n, struct alp_work *w)
 static void
 alp_chunk_stats(uint32_t n, struct alp_work *w)
 {
+    qt_assert(n > 0 && n <= QT_BLOCK_POINTS_MAX);
     const int64_t *d = w->d;
     for (uint32_t c = 0; c * ALP_CHUNK < n; c++) {
         uint32_t i = c * ALP_CHUNK, end = n - i < ALP_CHUNK ? n : i + ALP_CHUNK;
@@ -404,14 +427,15 @@ alp_best_runs(const int64_t *lo, const int64_t *hi, uint32_t n, unsigned *lg_out
 
 struct alp_plan {
     bool delta;
-    unsigned lg;   /* log2 run length */
-    size_t body;   /* body bytes (after the encoding id) */
+    unsigned lg; /* log2 run length */
+    size_t body; /* body bytes (after the encoding id) */
 };
 
 /* Sizes of ALP and ALP_DELTA for the filled work; returns the smaller. */
 static struct alp_plan
 alp_plan(uint32_t n, struct alp_work *w)
 {
+    qt_assert(w->exc < n);
     alp_chunk_stats(n, w);
     unsigned lg_a = ALP_RUN_LOG_MIN, lg_d = ALP_RUN_LOG_MIN;
     size_t fixed = 3 + varint_len(w->exc) + (size_t)w->exc * ALP_EXC_BYTES;
@@ -433,6 +457,7 @@ alp_plan(uint32_t n, struct alp_work *w)
 static int
 alp_write(uint32_t n, struct alp_work *w, struct alp_plan p, uint8_t *out, size_t cap, size_t *pos)
 {
+    qt_assert(p.lg >= ALP_RUN_LOG_MIN && p.lg <= ALP_RUN_LOG_MAX);
     size_t o = *pos;
     out[o++] = (uint8_t)w->e;
     out[o++] = (uint8_t)w->f;
@@ -498,9 +523,8 @@ struct chimp_tok {
 
 /* Leading-zero count (clz, 0..63) -> code of the largest CHIMP_LEAD <= it. */
 static const uint8_t CHIMP_CODE[64] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 5,
-    6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
 };
 
 static inline unsigned
@@ -538,6 +562,7 @@ chimp_token(uint64_t x, unsigned *stored)
 static uint64_t
 chimp_bits(const double *v, uint32_t n)
 {
+    qt_assert(n > 0);
     uint64_t total = 64, prev = qt_f64_bits(v[0]);
     unsigned stored = CHIMP_NONE;
     for (uint32_t i = 1; i < n; i++) {
@@ -586,6 +611,7 @@ bw_put64(struct bitw *w, uint64_t v, unsigned nb)
 static void
 chimp_write(const double *v, uint32_t n, uint64_t bits, uint8_t *out, size_t *pos)
 {
+    qt_assert(n > 0 && bits >= 64);
     struct bitw w = {out, *pos, 0, 0};
     uint64_t prev = qt_f64_bits(v[0]);
     unsigned stored = CHIMP_NONE;
@@ -619,6 +645,7 @@ qt_flt_bound(uint32_t n)
 static uint32_t
 flt_repeats(const double *v, uint32_t n)
 {
+    qt_assert(n > 0);
     uint32_t rep = 0;
     for (uint32_t i = 1; i < n; i++)
         rep += qt_f64_bits(v[i]) == qt_f64_bits(v[i - 1]);
@@ -660,26 +687,27 @@ flt_choose(const double *v, uint32_t n, struct alp_work *w)
             ch.body = (size_t)((ch.xor_bits + 7) / 8);
         }
     }
+    qt_assert(ch.body <= (size_t)8 * n);
     return ch;
 }
 
 int
 qt_flt_encode(const double *v, uint32_t n, uint8_t *out, size_t cap, size_t *out_len)
 {
-    qt_assert(out_len != NULL);
-    qt_assert(n == 0 || (v != NULL && out != NULL));
+    qt_assert(out_len != NULL && (out != NULL || cap == 0));
+    qt_assert(n == 0 || v != NULL);
     if (n > QT_BLOCK_POINTS_MAX)
         return qt_fail(QT_EINVAL, "flt: more values than QT_BLOCK_POINTS_MAX");
     size_t pos = 0;
     int rc = qt_varint_put(out, cap, &pos, n);
     if (rc != 0)
-        return rc;
+        return qt_fail(rc, "flt: output buffer too small");
     struct alp_work w; /* about 66 KiB of stack, see the file comment */
     struct flt_choice ch = {QT_ENC_FLT_RAW, 0, 0, {false, 0, 0}};
     if (n > 0)
         ch = flt_choose(v, n, &w);
     if (cap - pos < 1 + ch.body)
-        return QT_ENOSPACE;
+        return qt_fail(QT_ENOSPACE, "flt: output buffer too small");
     size_t start = pos;
     out[pos++] = ch.id;
     switch (ch.id) {
@@ -693,9 +721,7 @@ qt_flt_encode(const double *v, uint32_t n, uint8_t *out, size_t cap, size_t *out
         qt_assert(rc == 0); /* size was checked above */
         alp_write_exc_values(v, n, &w, out, &pos);
         break;
-    case QT_ENC_FLT_XOR:
-        chimp_write(v, n, ch.xor_bits, out, &pos);
-        break;
+    case QT_ENC_FLT_XOR: chimp_write(v, n, ch.xor_bits, out, &pos); break;
     default:
         for (uint32_t i = 0; i < n; i++)
             qt_store_le64(out + pos + (size_t)i * 8, qt_f64_bits(v[i]));
@@ -713,9 +739,9 @@ qt_flt_encode(const double *v, uint32_t n, uint8_t *out, size_t cap, size_t *out
  * the magic constant turns d into a double with one integer add (two lanes
  * at a time); equal to (double)d there, which is exact. */
 static void
-alp_to_double_fast(const uint64_t *u, uint64_t add, uint32_t k, unsigned e, unsigned f,
-                   double *out)
+alp_to_double_fast(const uint64_t *u, uint64_t add, uint32_t k, unsigned e, unsigned f, double *out)
 {
+    qt_assert(e <= QT_FLT_EXP_MAX && f <= QT_FLT_EXP_MAX);
     const flt_v2d magic = {ALP_MAGIC, ALP_MAGIC};
     const flt_v2u bias = {add + ALP_MAGIC_BITS, add + ALP_MAGIC_BITS};
     double up = POW10[f], down = POW10[e];
@@ -740,9 +766,9 @@ alp_to_double_fast(const uint64_t *u, uint64_t add, uint32_t k, unsigned e, unsi
 
 /* Same for any d (hostile input): plain conversion, same results. */
 static void
-alp_to_double_any(const uint64_t *u, uint64_t add, uint32_t k, unsigned e, unsigned f,
-                  double *out)
+alp_to_double_any(const uint64_t *u, uint64_t add, uint32_t k, unsigned e, unsigned f, double *out)
 {
+    qt_assert(e <= QT_FLT_EXP_MAX && f <= QT_FLT_EXP_MAX);
     for (uint32_t i = 0; i < k; i++)
         out[i] = alp_decode_one((double)u64_as_i64(u[i] + add), e, f);
 }
@@ -757,6 +783,7 @@ static int
 alp_read_run(const uint8_t *buf, size_t len, size_t *pos, uint32_t k, uint64_t *u, int64_t *min,
              uint32_t *width)
 {
+    qt_assert(k > 0 && k <= QT_FLT_RUN_MAX);
     size_t p = *pos;
     uint64_t zmin = 0;
     int rc = qt_varint_get(buf, len, &p, &zmin);
@@ -803,8 +830,8 @@ alp_delta_safe(int64_t acc0, int64_t min, uint32_t width, uint32_t k)
 
 /* Decode the runs of an ALP (delta=false) or ALP_DELTA body into out. */
 static int
-alp_decode_runs(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, unsigned lg,
-                int64_t base, bool delta, unsigned e, unsigned f, double *out)
+alp_decode_runs(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, unsigned lg, int64_t base,
+                bool delta, unsigned e, unsigned f, double *out)
 {
     uint64_t u[QT_FLT_RUN_MAX];
     uint32_t run = 1u << lg;
@@ -862,6 +889,7 @@ alp_decode_exc(const uint8_t *buf, size_t len, size_t pos, uint32_t n, uint64_t 
 static int
 alp_decode(const uint8_t *buf, size_t len, size_t pos, uint32_t n, bool delta, double *out)
 {
+    qt_assert(pos <= len);
     if (n == 0)
         return qt_fail(QT_ECORRUPT, "flt: empty block must be raw");
     if (len - pos < 3)
@@ -966,6 +994,7 @@ chimp_read(struct bitr *r, unsigned *stored, uint64_t *x)
 static int
 chimp_decode(const uint8_t *buf, size_t len, size_t pos, uint32_t n, double *out)
 {
+    qt_assert(pos <= len);
     if (n == 0)
         return qt_fail(QT_ECORRUPT, "flt: empty block must be raw");
     struct bitr r = {buf + pos, len - pos, 0, (uint64_t)(len - pos) * 8};
@@ -1015,12 +1044,9 @@ flt_decode_body(const uint8_t *buf, size_t len, size_t pos, uint8_t id, uint32_t
             out[i] = qt_bits_f64(qt_load_le64(buf + pos + (size_t)i * 8));
         return 0;
     case QT_ENC_FLT_ALP:
-    case QT_ENC_FLT_ALP_DELTA:
-        return alp_decode(buf, len, pos, n, id == QT_ENC_FLT_ALP_DELTA, out);
-    case QT_ENC_FLT_XOR:
-        return chimp_decode(buf, len, pos, n, out);
-    default:
-        return qt_fail(QT_EINVAL, "flt: unknown encoding id");
+    case QT_ENC_FLT_ALP_DELTA: return alp_decode(buf, len, pos, n, id == QT_ENC_FLT_ALP_DELTA, out);
+    case QT_ENC_FLT_XOR: return chimp_decode(buf, len, pos, n, out);
+    default: return qt_fail(QT_EINVAL, "flt: unknown encoding id");
     }
 }
 

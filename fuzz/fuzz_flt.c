@@ -10,14 +10,14 @@
  *       drives the ALP paths rather than the fallbacks.
  * Any mismatch aborts, so libFuzzer records the input.
  */
+#include "format/fltcodec.h"
+#include "format/qt_bytes.h"
+#include "format/qt_limits.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "format/fltcodec.h"
-#include "format/qt_bytes.h"
-#include "format/qt_limits.h"
 
 #define FZ_MAX QT_BLOCK_POINTS_MAX
 #define FZ_BUF (QT_VARINT_MAX + 1 + 8 * FZ_MAX)

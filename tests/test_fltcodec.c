@@ -5,18 +5,18 @@
  * generated city fields, truncation at every byte, bit flips and hostile
  * headers.  Size assertions only; no timing.
  */
-#include <float.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/codec.h"
 #include "format/fltcodec.h"
 #include "format/qt_bytes.h"
 #include "format/qt_limits.h"
 #include "harness.h"
 
-#define NMAX QT_BLOCK_POINTS_MAX
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NMAX    QT_BLOCK_POINTS_MAX
 #define BUF_MAX (QT_VARINT_MAX + 1 + 8 * NMAX)
 
 static double g_in[NMAX], g_out[NMAX];
@@ -392,18 +392,12 @@ gen_mixture(uint64_t *s, uint32_t n, unsigned permille)
         if (qt_test_rand(s) % 1000 >= permille)
             continue;
         switch (qt_test_rand(s) % 4) {
-        case 0:
-            g_in[i] = qt_bits_f64(SPECIALS[qt_test_rand(s) % NSPECIAL]);
-            break;
-        case 1:
-            g_in[i] = qt_bits_f64(qt_test_rand(s));
-            break;
+        case 0: g_in[i] = qt_bits_f64(SPECIALS[qt_test_rand(s) % NSPECIAL]); break;
+        case 1: g_in[i] = qt_bits_f64(qt_test_rand(s)); break;
         case 2:
             g_in[i] = g_in[i] / 3.0; /* no short decimal form */
             break;
-        default:
-            g_in[i] = -0.0;
-            break;
+        default: g_in[i] = -0.0; break;
         }
     }
 }
@@ -467,6 +461,50 @@ TEST(random_bits_fall_back)
     CHECK(len < 4096u * 8 / 4);
 }
 
+/* One block of a random flavour: decimals (k, magnitude, walk or noise,
+ * held values, trailing zeros) with a random share of exceptions, or
+ * non-decimal values. */
+static uint32_t
+gen_random_flavour(uint64_t *s)
+{
+    uint32_t n = 1 + (uint32_t)(qt_test_rand(s) % NMAX);
+    int k = (int)(qt_test_rand(s) % 5);
+    int64_t mult = qt_test_rand(s) % 4 == 0 ? 100 : 1;
+    double noise = pow(10.0, (double)(qt_test_rand(s) % 6));
+    unsigned kind = (unsigned)(qt_test_rand(s) % 4);
+    unsigned exc_permille = (unsigned[]){0, 1, 10, 100}[qt_test_rand(s) % 4];
+    int64_t x = (int64_t)(qt_test_rand(s) % 2000000) - 1000000;
+    for (uint32_t i = 0; i < n; i++) {
+        if (kind == 0 || kind == 3)
+            x += llround(gauss(s) * noise);
+        else if (kind == 1 && qt_test_rand(s) % 10 == 0)
+            x += llround(gauss(s) * noise);
+        int64_t u = kind == 2 ? x + llround(gauss(s) * noise) : x;
+        g_in[i] = kind == 3 ? (double)u / 7.0 : dec(u * mult, k);
+        if (qt_test_rand(s) % 1000 < exc_permille)
+            g_in[i] = qt_bits_f64(SPECIALS[qt_test_rand(s) % NSPECIAL]);
+    }
+    return n;
+}
+
+TEST(random_flavours_round_trip)
+{
+    uint64_t s = qt_test_seed() ^ 0xf1a7;
+    int seen[256] = {0};
+    for (int rep = 0; rep < 400; rep++) {
+        uint32_t n = gen_random_flavour(&s);
+        int id;
+        size_t len;
+        CHECK(roundtrip(g_in, n, &id, &len, "random flavour"));
+        CHECK(len <= 8u * n + 3 || id == QT_ENC_FLT_CONST);
+        seen[id]++;
+    }
+    printf("  flavours: CONST %d ALP %d ALP_DELTA %d XOR %d RAW %d\n", seen[QT_ENC_FLT_CONST],
+           seen[QT_ENC_FLT_ALP], seen[QT_ENC_FLT_ALP_DELTA], seen[QT_ENC_FLT_XOR],
+           seen[QT_ENC_FLT_RAW]);
+    CHECK(seen[QT_ENC_FLT_ALP] > 0 && seen[QT_ENC_FLT_ALP_DELTA] > 0 && seen[QT_ENC_FLT_XOR] > 0);
+}
+
 TEST(xor_widest_tokens)
 {
     /* Non-decimal values held for 8 samples (cheap repeats, so XOR wins)
@@ -513,15 +551,9 @@ sample_payload(int which, uint64_t *s, uint8_t *out, size_t cap)
 {
     uint32_t n = 300;
     switch (which) {
-    case 0:
-        gen_field(F_PH, s, g_in, n);
-        break;
-    case 1:
-        gen_field(F_TEMP, s, g_in, n);
-        break;
-    case 2:
-        gen_mixture(s, n, 100);
-        break;
+    case 0: gen_field(F_PH, s, g_in, n); break;
+    case 1: gen_field(F_TEMP, s, g_in, n); break;
+    case 2: gen_mixture(s, n, 100); break;
     case 3:
         for (uint32_t i = 0; i < n; i++)
             g_in[i] = 20.0 + sin(i / 30.0) / 3.0;
@@ -590,8 +622,8 @@ TEST(bit_flips_never_crash)
                 memcpy(g_in, g_out, sizeof(double) * m);
                 CHECK(roundtrip(g_in, m, &id, &l2, "flip re-encode"));
             } else {
-                CHECK(rc == QT_ETRUNC || rc == QT_ECORRUPT || rc == QT_ELIMIT ||
-                      rc == QT_EINVAL || rc == QT_ENOSPACE);
+                CHECK(rc == QT_ETRUNC || rc == QT_ECORRUPT || rc == QT_ELIMIT || rc == QT_EINVAL ||
+                      rc == QT_ENOSPACE);
                 rejected++;
             }
         }
