@@ -22,6 +22,18 @@
  * worst-case encoder expansion (exceptions lists, dictionary). */
 #define QT_BLOCK_PAYLOAD_MAX (QT_BLOCK_POINTS_MAX * 18u + 4096u)
 
+/* Largest decimal exponent e (and factor f <= e) of the float codec's ALP
+ * encodings: v = d * 10^f * 10^-e.  10^18 is the largest power of ten below
+ * 2^63, and 17 significant digits already pin down any double, so a larger
+ * e never turns an exception into a decimal.  On-disk: decoders reject more. */
+#define QT_FLT_EXP_MAX 18u
+
+/* Longest frame-of-reference run of the float codec's ALP encodings (runs
+ * are 2^k values, k = 7..10).  The decoder unpacks one run at a time into a
+ * stack buffer of this many int64s (8 KiB); 1024 already makes the per-run
+ * header cost < 0.03 bit/value, so longer runs would buy nothing. */
+#define QT_FLT_RUN_MAX 1024u
+
 /* Longest string value (status/event fields).  Long enough for an event
  * message, short enough that a block of them stays well under a megabyte;
  * longer text belongs in another system (DOMAIN.md #25). */
