@@ -36,6 +36,8 @@ qt_bool_bound(uint32_t n)
 static bool
 bool_valid(const uint8_t *v, uint32_t n)
 {
+    qt_assert(n == 0 || v != NULL);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     uint64_t bad = 0;
     uint32_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -135,6 +137,8 @@ qt_bool_encode(const uint8_t *v, uint32_t n, uint8_t *out, size_t cap, size_t *o
 static int
 bool_decode_bitmap(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, uint8_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     size_t bytes = ((size_t)n + 7) / 8;
     if (len - *pos < bytes)
         return qt_fail(QT_ETRUNC, "bool: bitmap truncated");
@@ -157,6 +161,8 @@ bool_decode_bitmap(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, uint
 static int
 bool_decode_rle(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, uint8_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     if (*pos >= len)
         return qt_fail(QT_ETRUNC, "bool: missing first value");
     uint8_t val = buf[(*pos)++];

@@ -132,6 +132,8 @@ static uint32_t
 run_cut_bytes(const int64_t *lo, const int64_t *hi, uint32_t a, uint32_t b, uint32_t m,
               uint32_t *exc)
 {
+    qt_assert(a < RUN_ENDS && b < RUN_ENDS);
+    qt_assert(lo[a] <= hi[b]);
     int64_t base = lo[a], top = hi[b];
     uint32_t e = 0, bytes = 0;
     for (uint32_t j = 0; j < a; j++) {
@@ -197,6 +199,7 @@ qt_codec_run_write(const int64_t *v, uint32_t m, const struct qt_codec_run *plan
 {
     qt_assert(m >= 1 && m <= QT_CODEC_RUN_VALUES);
     qt_assert(plan->width <= 64 && plan->exc < m);
+    qt_assert(*pos <= cap);
     size_t p = *pos;
     if (cap - p < plan->bytes)
         return QT_ENOSPACE;

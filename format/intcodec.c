@@ -36,6 +36,8 @@ qt_int_bound(uint32_t n)
 static void
 int_fill_delta(const void *src, uint32_t first, uint32_t m, int64_t *out)
 {
+    qt_assert(src != NULL && out != NULL);
+    qt_assert(m <= QT_CODEC_RUN_VALUES);
     const int64_t *v = (const int64_t *)src + first;
     for (uint32_t i = 0; i < m; i++)
         out[i] = (int64_t)((uint64_t)v[i + 1] - (uint64_t)v[i]);
@@ -44,6 +46,7 @@ int_fill_delta(const void *src, uint32_t first, uint32_t m, int64_t *out)
 static bool
 int_all_equal(const int64_t *v, uint32_t n)
 {
+    qt_assert(n >= 1 && v != NULL);
     uint64_t differ = 0;
     for (uint32_t i = 1; i < n; i++)
         differ |= (uint64_t)(v[i] ^ v[0]);
@@ -54,7 +57,8 @@ int_all_equal(const int64_t *v, uint32_t n)
 static int
 int_encode_varying(const int64_t *v, uint32_t n, uint8_t *out, size_t cap, size_t *pos)
 {
-    qt_assert(n >= 2);
+    qt_assert(n >= 2 && n <= QT_BLOCK_POINTS_MAX);
+    qt_assert(*pos <= cap);
     struct qt_codec_run pfor[QT_CODEC_RUNS_MAX], pdelta[QT_CODEC_RUNS_MAX];
     size_t s_for = qt_codec_runs_plan(qt_codec_fill_copy, v, n, pfor);
     size_t s_delta = qt_codec_varint_len(qt_zigzag64(v[0])) +
@@ -108,6 +112,8 @@ qt_int_encode(const int64_t *v, uint32_t n, uint8_t *out, size_t cap, size_t *ou
 static int
 int_decode_for(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     for (uint32_t r = 0; r < n; r += QT_CODEC_RUN_VALUES) {
         uint32_t k = n - r < QT_CODEC_RUN_VALUES ? n - r : QT_CODEC_RUN_VALUES;
         uint64_t *s = (uint64_t *)(out + r);
@@ -125,6 +131,8 @@ int_decode_for(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t 
 static int
 int_decode_delta(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     if (n == 0)
         return qt_fail(QT_ECORRUPT, "int: delta encoding without values");
     uint64_t z = 0;
@@ -151,6 +159,8 @@ int_decode_delta(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_
 static int
 int_decode_const(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n == 0 || out != NULL);
     uint64_t z = 0;
     int rc = qt_varint_get(buf, len, pos, &z);
     if (rc != 0)

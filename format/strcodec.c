@@ -74,6 +74,8 @@ qt_str_bound(const struct qt_str *v, uint32_t n)
 static bool
 str_dict_lookup(struct str_dict *d, uint32_t i, uint32_t mask)
 {
+    qt_assert(d->count <= QT_STRING_DICT_MAX);
+    qt_assert(mask + 1 >= 2 * d->count && ((mask + 1) & mask) == 0);
     const struct qt_str *s = &d->v[i];
     uint64_t h = qt_hash64(s->p, s->len);
     uint32_t tag = (uint32_t)(h >> 48);
@@ -125,6 +127,8 @@ static void
 str_fill_codes(const void *src, uint32_t first, uint32_t m, int64_t *out)
 {
     const struct str_dict *d = src;
+    qt_assert(m <= QT_CODEC_RUN_VALUES);
+    qt_assert(d->count >= 2);
     for (uint32_t i = 0; i < m; i++)
         out[i] = d->code[first + i];
 }
@@ -145,6 +149,8 @@ str_dict_size(const struct str_dict *d, uint32_t n, struct qt_codec_run *plans)
 static int
 str_put(const struct qt_str *s, uint8_t *out, size_t cap, size_t *pos)
 {
+    qt_assert(s->len <= QT_STRING_VALUE_MAX);
+    qt_assert(*pos <= cap);
     int rc = qt_varint_put(out, cap, pos, s->len);
     if (rc != 0)
         return rc;
@@ -160,6 +166,8 @@ static int
 str_write_dict(const struct str_dict *d, uint32_t n, const struct qt_codec_run *plans, uint8_t *out,
                size_t cap, size_t *pos)
 {
+    qt_assert(d->count >= 1 && d->count <= n);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     int rc = qt_codec_head_put(out, cap, pos, n, QT_ENC_STR_DICT);
     if (rc == 0)
         rc = qt_varint_put(out, cap, pos, d->count);
@@ -206,6 +214,8 @@ qt_str_encode(const struct qt_str *v, uint32_t n, uint8_t *out, size_t cap, size
 static int
 str_get(const uint8_t *buf, size_t len, size_t *pos, struct qt_str *s)
 {
+    qt_assert(*pos <= len);
+    qt_assert(s != NULL);
     uint64_t slen = 0;
     int rc = qt_varint_get(buf, len, pos, &slen);
     if (rc != 0)
@@ -223,6 +233,8 @@ str_get(const uint8_t *buf, size_t len, size_t *pos, struct qt_str *s)
 static int
 str_decode_plain(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, struct qt_str *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n == 0 || out != NULL);
     for (uint32_t i = 0; i < n; i++) {
         int rc = str_get(buf, len, pos, &out[i]);
         if (rc != 0)
@@ -236,6 +248,8 @@ static int
 str_decode_codes(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, const uint32_t *off,
                  const uint16_t *lens, uint32_t count, struct qt_str *out)
 {
+    qt_assert(count >= 2 && count <= QT_STRING_DICT_MAX);
+    qt_assert(n >= count && n <= QT_BLOCK_POINTS_MAX);
     uint64_t c[QT_CODEC_RUN_VALUES];
     for (uint32_t r = 0; r < n; r += QT_CODEC_RUN_VALUES) {
         uint32_t k = n - r < QT_CODEC_RUN_VALUES ? n - r : QT_CODEC_RUN_VALUES;
@@ -260,6 +274,8 @@ str_decode_codes(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, const 
 static int
 str_decode_dict(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, struct qt_str *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     uint32_t off[QT_STRING_DICT_MAX];
     uint16_t lens[QT_STRING_DICT_MAX];
     uint64_t count = 0;

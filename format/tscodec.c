@@ -34,6 +34,7 @@
 /* Exact division by unit = odd << shift: d / unit == (d >> shift) * inv. */
 struct ts_div {
     const int64_t *ts;
+    uint32_t n;
     uint64_t unit;
     uint64_t inv; /* inverse of the odd part modulo 2^64 */
     uint32_t shift;
@@ -69,6 +70,7 @@ ts_gcd(uint64_t a, uint64_t b)
         return b;
     if (b == 0)
         return a;
+    uint64_t a0 = a, b0 = b;
     int shift = __builtin_ctzll(a | b);
     a >>= __builtin_ctzll(a);
     while (b != 0) {
@@ -80,7 +82,12 @@ ts_gcd(uint64_t a, uint64_t b)
         }
         b -= a;
     }
-    return a << shift;
+    uint64_t g = a << shift;
+    qt_assert(g != 0);
+    qt_assert_slow(a0 % g == 0 && b0 % g == 0);
+    (void)a0;
+    (void)b0;
+    return g;
 }
 
 /*
@@ -109,6 +116,7 @@ ts_scan(const int64_t *ts, uint32_t n, uint64_t *unit)
             lim = UINT64_MAX / (g >> shift);
         }
     }
+    qt_assert(g != 0 || differ == 0);
     *unit = g;
     return differ == 0;
 }
@@ -127,6 +135,8 @@ static void
 ts_fill_q(const void *src, uint32_t first, uint32_t m, int64_t *out)
 {
     const struct ts_div *dv = src;
+    qt_assert(m <= QT_CODEC_RUN_VALUES);
+    qt_assert(first + m < dv->n);
     for (uint32_t i = 0; i < m; i++)
         out[i] = (int64_t)ts_quot(dv, first + i);
 }
@@ -136,6 +146,8 @@ static void
 ts_fill_dod(const void *src, uint32_t first, uint32_t m, int64_t *out)
 {
     const struct ts_div *dv = src;
+    qt_assert(m <= QT_CODEC_RUN_VALUES);
+    qt_assert(first + m + 1 < dv->n);
     uint64_t prev = ts_quot(dv, first);
     for (uint32_t i = 0; i < m; i++) {
         uint64_t q = ts_quot(dv, first + i + 1);
@@ -163,6 +175,7 @@ ts_dod_write(const struct ts_div *dv, uint32_t n, uint32_t order, const struct q
              uint8_t *out, size_t cap, size_t *pos)
 {
     qt_assert(n >= 3 && (order == 1 || order == 2));
+    qt_assert(dv->n == n && dv->unit != 0);
     int rc = qt_varint_put(out, cap, pos, qt_zigzag64(dv->ts[0]));
     if (rc == 0)
         rc = qt_varint_put(out, cap, pos, dv->unit);
@@ -187,7 +200,8 @@ ts_encode_varying(const int64_t *ts, uint32_t n, uint64_t unit, uint8_t *out, si
     qt_assert(n >= 3 && unit != 0);
     struct qt_codec_run plans1[QT_CODEC_RUNS_MAX], plans2[QT_CODEC_RUNS_MAX];
     uint32_t shift = (uint32_t)__builtin_ctzll(unit);
-    struct ts_div dv = {.ts = ts, .unit = unit, .inv = ts_inverse(unit >> shift), .shift = shift};
+    struct ts_div dv = {
+        .ts = ts, .n = n, .unit = unit, .inv = ts_inverse(unit >> shift), .shift = shift};
     size_t s1 = ts_dod_plan(&dv, n, 1, plans1);
     size_t s2 = ts_dod_plan(&dv, n, 2, plans2);
     size_t raw = (size_t)n * 8;
@@ -240,6 +254,8 @@ static inline void
 ts_prefix(uint64_t *s, uint32_t k, uint32_t order, uint64_t base, uint64_t unit, uint64_t *t,
           uint64_t *dq)
 {
+    qt_assert(k >= 1 && k <= QT_CODEC_RUN_VALUES);
+    qt_assert(order == 1 || order == 2);
     uint64_t bu = base * unit, tt = *t, q = *dq;
     if (order == 1) {
         for (uint32_t i = 0; i < k; i++) {
@@ -260,6 +276,8 @@ ts_prefix(uint64_t *s, uint32_t k, uint32_t order, uint64_t base, uint64_t unit,
 static int
 ts_decode_dod(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n <= QT_BLOCK_POINTS_MAX);
     uint64_t zfirst = 0, unit = 0, zq0 = 0;
     int rc = qt_varint_get(buf, len, pos, &zfirst);
     if (rc == 0)
@@ -300,6 +318,8 @@ ts_decode_dod(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t *
 static int
 ts_decode_const(const uint8_t *buf, size_t len, size_t *pos, uint32_t n, int64_t *out)
 {
+    qt_assert(*pos <= len);
+    qt_assert(n == 0 || out != NULL);
     uint64_t zfirst = 0, zdelta = 0;
     int rc = qt_varint_get(buf, len, pos, &zfirst);
     if (rc == 0)
