@@ -159,7 +159,7 @@ TEST(roundtrip_random_mixtures)
     /* Each block splices pieces of different shapes. */
     uint64_t rng = qt_test_seed() ^ 0x1234;
     static int64_t piece[N_MAX];
-    for (int rep = 0; rep < 1000; rep++) {
+    for (int rep = 0; rep < 3000; rep++) {
         uint32_t n = (uint32_t)(qt_test_rand(&rng) % (N_MAX + 1));
         uint32_t done = 0;
         while (done < n) {
