@@ -292,7 +292,9 @@ join(struct gctx *c, const struct sel *s, struct qt_ilp_str *out)
         out->len = last_end - c->off[first];
         return 0;
     }
-    size_t need = (size_t)c->path_len + s->n; /* components plus dots, at most */
+    size_t need = s->n + (s->all ? c->path_len - c->off[s->from] : 0); /* dots and tail */
+    for (uint32_t i = 0; i < s->n; i++)
+        need += c->len[s->idx[i]];
     if (c->cap - c->used < need)
         return gfail(c, c->line, QT_ENOSPACE, "graphite: scratch buffer too small");
     char *w = c->scratch + c->used, *start = w;

@@ -127,7 +127,9 @@ size_t qt_ilp_format_bound(const struct qt_ilp_point *pt);
  * canonical group key, fields in order (floats in the shortest text that
  * parses back to the same bits, integers with "i", booleans as true/false,
  * strings quoted with \" and \\ escaped), and the timestamp in nanoseconds.
- * Parsing the output with precision ns gives back the same point.
+ * Parsing the output with precision ns gives back the same point, provided
+ * it fits in QT_LINE_MAX (canonical escaping can lengthen a point parsed
+ * from a line close to that limit; design/ilp.md "Formatter").
  * QT_EINVAL (with a reason) if the point cannot be represented: an empty or
  * control-character name, a name ending in a backslash, a measurement
  * starting with '#', a non-finite float, a newline in a string, unsorted or
