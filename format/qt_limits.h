@@ -111,6 +111,37 @@
  * engine test keeps this much undurable data. */
 #define QT_IO_FAULT_PENDING_MAX (256u << 20)
 
+/* ---- server/ ingest parsers ------------------------------------------- */
+
+/* Longest line-protocol or Graphite line, not counting its "\n" or "\r\n".
+ * InfluxDB documents 64 KiB as its string-field limit and lines longer than
+ * that are a client bug or an attack; a connection's read buffer must hold
+ * one whole line, so this also sizes per-connection memory. */
+#define QT_LINE_MAX 65536u
+
+/* Fields in one line-protocol line.  A monitoring station reports tens of
+ * quantities per reading; 256 leaves room while bounding the caller's point
+ * struct (~10 KiB) and the per-line duplicate-key check, which is quadratic
+ * in the worst case. */
+#define QT_FIELDS_MAX 256u
+
+/* Longest numeric literal (float, integer or timestamp text) in a line.
+ * DBL_MAX written out in full ("%f") is 316 characters; 1 KiB leaves room for
+ * leading zeros while keeping the slow exact-conversion path cheap on
+ * hostile input. */
+#define QT_NUMBER_TEXT_MAX 1024u
+
+/* Graphite mapping templates in one configuration and the longest template
+ * text.  Deployments use a handful (one per agent family); each template is
+ * a short dotted pattern. */
+#define QT_GRAPHITE_TEMPLATES_MAX 64u
+#define QT_GRAPHITE_TEMPLATE_MAX  512u
+
+/* Dotted parts in one template's filter or pattern.  collectd and Telegraf
+ * paths have 4-8 components; a pattern can name at most a measurement, a
+ * field and QT_TAGS_MAX tags, so 64 parts is already generous. */
+#define QT_GRAPHITE_PARTS_MAX 64u
+
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
 #define QT_FORMAT_VERSION 1u
