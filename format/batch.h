@@ -19,7 +19,7 @@
  *     varint  key_len, key bytes             canonical group key
  *     varint  zigzag(ts - previous line's ts) (first line: minus 0),
  *             computed modulo 2^64
- *     varint  n_fields of this line (1..QT_FIELDS_PER_LINE_MAX)
+ *     varint  n_fields of this line (1..QT_FIELDS_MAX)
  *     per field:
  *       varint  name_len, name bytes
  *       u8      vtype (enum qt_vtype)
@@ -71,7 +71,7 @@ struct qt_batch_field {
  * One line: the canonical group key (measurement and sorted tags, e.g.
  * "air,district=xihu,station=a0001"; 1..QT_SERIES_KEY_MAX - 2 bytes, not
  * NUL-terminated), its timestamp in nanoseconds since the epoch, and
- * fields[0..n_fields) (1..QT_FIELDS_PER_LINE_MAX).  All pointers borrowed,
+ * fields[0..n_fields) (1..QT_FIELDS_MAX).  All pointers borrowed,
  * as for struct qt_batch_field.
  */
 struct qt_batch_line {
