@@ -75,7 +75,7 @@
 
 /* Matchers in one selection and values in one IN list: far beyond any
  * dashboard query; bounds the work one request can ask for. */
-#define QT_CATALOG_MATCHERS_MAX 64u
+#define QT_CATALOG_MATCHERS_MAX  64u
 #define QT_CATALOG_IN_VALUES_MAX 65536u
 
 /* Longest regex pattern in a selection (PCRE2 compile cost is linear). */
