@@ -43,9 +43,11 @@
 #define QT_BATCH_KIND 1u
 
 /*
- * One field of a line.  name/name_len: the field name bytes (not
- * NUL-terminated, 1..QT_SERIES_KEY_MAX - key_len - 1 bytes: the series key
- * is "<group key> <field name>").  vtype selects the union member:
+ * One field of a line.  name/name_len: the field name, unescaped, as the
+ * parsers produce it (not NUL-terminated, >= 1 byte).  The series key is
+ * "<group key> <escaped name>" (serieskey.h); the parsers bound its length
+ * by QT_SERIES_KEY_MAX, and this layer checks the necessary condition
+ * key_len + 1 + name_len <= QT_SERIES_KEY_MAX.  vtype selects the member:
  *   QT_VT_FLOAT  v.f (any double, NaN payloads kept)
  *   QT_VT_INT    v.i
  *   QT_VT_BOOL   v.b (0 or 1)
