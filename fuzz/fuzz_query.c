@@ -9,14 +9,14 @@
  * is at most 2n + 1024 bytes (escapes and canonical spacing), so inputs up
  * to QT_QUERY_TEXT_MAX / 2 - 512 must always re-parse.
  */
+#include "format/qt_limits.h"
+#include "query/qparse.h"
+#include "query/qprint.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "format/qt_limits.h"
-#include "query/qparse.h"
-#include "query/qprint.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -64,7 +64,10 @@ check_ast(const struct qt_qry *q)
         if (q->kind != QT_QRY_DATA && st->kind != QT_QRY_STAGE_LIMIT)
             return "catalog query with a stage other than limit";
         switch (st->kind) {
-        case QT_QRY_STAGE_WHERE: if (phase != 0) return "where after agg"; break;
+        case QT_QRY_STAGE_WHERE:
+            if (phase != 0)
+                return "where after agg";
+            break;
         case QT_QRY_STAGE_RATE:
         case QT_QRY_STAGE_DELTA:
             if (phase != 0 || ++transforms > 1)

@@ -8,11 +8,11 @@
  */
 #include "arena.h"
 
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
+
+#include <string.h>
 
 struct qt_arena_chunk {
     struct qt_arena_chunk *next;

@@ -8,11 +8,11 @@
  */
 #include "qlex.h"
 
-#include <string.h>
-
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+
+#include <string.h>
 
 static bool
 is_digit(char c)
@@ -134,15 +134,9 @@ lex_punct(const char *text, size_t len, size_t pos, enum qt_tok_kind *kind)
     case '=':
         *kind = n == '~' ? QT_TOK_RE : n == '=' ? QT_TOK_EQEQ : QT_TOK_EQ;
         return *kind == QT_TOK_EQ ? 1 : 2;
-    case '!':
-        *kind = n == '~' ? QT_TOK_NRE : QT_TOK_NE;
-        return n == '~' || n == '=' ? 2 : 0;
-    case '>':
-        *kind = n == '=' ? QT_TOK_GE : QT_TOK_GT;
-        return n == '=' ? 2 : 1;
-    case '<':
-        *kind = n == '=' ? QT_TOK_LE : QT_TOK_LT;
-        return n == '=' ? 2 : 1;
+    case '!': *kind = n == '~' ? QT_TOK_NRE : QT_TOK_NE; return n == '~' || n == '=' ? 2 : 0;
+    case '>': *kind = n == '=' ? QT_TOK_GE : QT_TOK_GT; return n == '=' ? 2 : 1;
+    case '<': *kind = n == '=' ? QT_TOK_LE : QT_TOK_LT; return n == '=' ? 2 : 1;
     default: return 0;
     }
 }
@@ -152,8 +146,8 @@ qt_lex_next(const char *text, size_t len, size_t pos, struct qt_tok *tok, size_t
 {
     qt_assert(len <= QT_QUERY_TEXT_MAX);
     qt_assert(pos <= len);
-    while (pos < len && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' ||
-                         text[pos] == '\r'))
+    while (pos < len &&
+           (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r'))
         pos++;
     tok->start = (uint32_t)pos;
     tok->end = (uint32_t)pos;
@@ -203,11 +197,10 @@ qt_lex_token_name(enum qt_tok_kind kind)
 {
     /* ORDER TOKENS */
     static const char *const names[QT_TOK_KINDS] = {
-        "end of query", "a name",     "a string", "a number", "a duration", "a time",
-        "'.'",          "','",        "'|'",      "'{'",      "'}'",        "'['",
-        "']'",          "'('",        "')'",      "'='",      "'!='",       "'=~'",
-        "'!~'",         "'=='",       "'>'",      "'>='",     "'<'",        "'<='",
-        "'+'",          "'-'",
+        "end of query", "a name", "a string", "a number", "a duration", "a time", "'.'",
+        "','",          "'|'",    "'{'",      "'}'",      "'['",        "']'",    "'('",
+        "')'",          "'='",    "'!='",     "'=~'",     "'!~'",       "'=='",   "'>'",
+        "'>='",         "'<'",    "'<='",     "'+'",      "'-'",
     };
     qt_assert((unsigned)kind < QT_TOK_KINDS);
     return names[kind];

@@ -16,18 +16,9 @@
  * the query's arena; every compiled regex and loaded zone is registered in
  * q->internal before anything else can fail.
  */
+#define PCRE2_CODE_UNIT_WIDTH 8 /* before <pcre2.h>: 8-bit code units */
+
 #include "qparse.h"
-
-#include <locale.h>
-#include <math.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 #include "arena.h"
 #include "format/qt_alloc.h"
@@ -37,6 +28,15 @@
 #include "qlex.h"
 #include "qtime.h"
 #include "tz.h"
+
+#include <locale.h>
+#include <math.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Arena chunk for one query: a typical query fits in one. */
 #define QRY_ARENA_CHUNK 4096u
@@ -78,8 +78,8 @@ struct parser {
     pcre2_compile_context *re_cctx;
     /* stage validation */
     enum stage_state state;
-    bool had_transform;          /* a rate or delta was seen */
-    const char *terminal_name;   /* last / episodes / gaps, for messages */
+    bool had_transform;        /* a rate or delta was seen */
+    const char *terminal_name; /* last / episodes / gaps, for messages */
 };
 
 /* ---- errors --------------------------------------------------------------- */
@@ -111,8 +111,7 @@ fail_mem(struct parser *p)
 {
     int code = p->arena->error != 0 ? p->arena->error : QT_ENOMEM;
     if (code == QT_ELIMIT)
-        return fail(p, code, -1, "query needs more than %u bytes of memory",
-                    QT_QUERY_ARENA_MAX);
+        return fail(p, code, -1, "query needs more than %u bytes of memory", QT_QUERY_ARENA_MAX);
     return fail(p, QT_ENOMEM, -1, "out of memory");
 }
 
@@ -172,8 +171,7 @@ static int
 enter(struct parser *p)
 {
     if (++p->depth > p->depth_max)
-        return fail(p, QT_ELIMIT, p->tok.start, "query nested deeper than %u levels",
-                    p->depth_max);
+        return fail(p, QT_ELIMIT, p->tok.start, "query nested deeper than %u levels", p->depth_max);
     return 0;
 }
 
@@ -183,6 +181,8 @@ leave(struct parser *p)
     qt_assert(p->depth > 0);
     p->depth--;
 }
+
+static const char *keyword_hint(const struct parser *p);
 
 /* ---- names and strings ---------------------------------------------------- */
 
@@ -202,8 +202,7 @@ take_string(struct parser *p, struct qt_qry_str *out, uint32_t **map)
     qt_assert(n + 2 <= raw);
     buf[n] = '\0';
     if (n > QT_SERIES_KEY_MAX)
-        return fail(p, QT_ELIMIT, p->tok.start, "string longer than %u bytes",
-                    QT_SERIES_KEY_MAX);
+        return fail(p, QT_ELIMIT, p->tok.start, "string longer than %u bytes", QT_SERIES_KEY_MAX);
     out->p = buf;
     out->len = (uint32_t)n;
     return next(p);
@@ -474,8 +473,12 @@ parse_selector(struct parser *p, struct qt_qry_selector *sel, enum sel_mode mode
     if (mode == SEL_DATA || !is_kind(p, QT_TOK_LBRACE)) {
         const char *what = mode == SEL_DATA ? "a selector (measurement.field) or a catalog query"
                                             : "a measurement name or '{'";
+        const char *hint = keyword_hint(p); /* "Measurements" */
+        long name_pos = p->tok.start;
         if ((rc = parse_name(p, &sel->measurement, what)) != 0)
             return rc;
+        if (mode == SEL_DATA && !is_kind(p, QT_TOK_DOT) && hint != NULL)
+            return fail(p, QT_ESYNTAX, name_pos, "keywords are lowercase: write '%s'", hint);
         if (mode == SEL_DATA && !is_kind(p, QT_TOK_DOT))
             return fail(p, QT_ESYNTAX, p->tok.start,
                         "expected '.' and a field name after the measurement (measurement.field)");
@@ -541,8 +544,8 @@ parse_epoch(struct parser *p, struct qt_qry_time *t)
     if (!is_kind(p, QT_TOK_UNITNUM))
         return fail(p, QT_ESYNTAX, p->tok.start, "expected an epoch time after '-'");
     size_t off = 0;
-    rc = qt_time_parse_epoch(p->text + p->tok.start, p->tok.end - p->tok.start, minus, &t->ns,
-                             &off);
+    rc =
+        qt_time_parse_epoch(p->text + p->tok.start, p->tok.end - p->tok.start, minus, &t->ns, &off);
     if (rc != 0)
         return fail(p, rc, (long)(p->tok.start + off), "%s", qt_err_detail());
     return next(p);
@@ -559,14 +562,16 @@ parse_time(struct parser *p, struct qt_qry_time *t)
         rc = parse_now(p, t);
     } else if (is_kind(p, QT_TOK_TIME)) {
         size_t off = 0;
-        rc = qt_time_parse_rfc3339(p->text + p->tok.start, p->tok.end - p->tok.start, &t->ns,
-                                   &off);
+        rc = qt_time_parse_rfc3339(p->text + p->tok.start, p->tok.end - p->tok.start, &t->ns, &off);
         if (rc != 0)
             return fail(p, rc, (long)(p->tok.start + off), "%s", qt_err_detail());
         rc = next(p);
     } else if (is_kind(p, QT_TOK_MINUS) || is_kind(p, QT_TOK_UNITNUM) ||
                is_kind(p, QT_TOK_NUMBER)) {
         rc = parse_epoch(p, t);
+    } else if (keyword_hint(p) != NULL) {
+        return fail(p, QT_ESYNTAX, p->tok.start, "keywords are lowercase: write '%s'",
+                    keyword_hint(p));
     } else {
         return fail(p, QT_ESYNTAX, p->tok.start,
                     "expected a time: RFC 3339, an epoch with a unit, or now[-duration]");
@@ -596,7 +601,8 @@ parse_range(struct parser *p)
     if (is_kind(p, QT_TOK_RBRACKET)) {
         if (!qt_time_add(r->end.ns, 1, &r->end.ns) ||
             (r->end.relative && !qt_time_add(r->end.offset_ns, 1, &r->end.offset_ns)))
-            return fail(p, QT_ESYNTAX, p->tok.start, "time out of range (1677-09-21 .. 2262-04-11)");
+            return fail(p, QT_ESYNTAX, p->tok.start,
+                        "time out of range (1677-09-21 .. 2262-04-11)");
     } else if (!is_kind(p, QT_TOK_RPAREN)) {
         return fail(p, QT_ESYNTAX, p->tok.start, "expected ']' or ')'");
     }
@@ -646,8 +652,7 @@ parse_number(struct parser *p, double *out, const char *what)
 
 /* ORDER AGGFNS */
 static const char *const agg_names[] = {
-    NULL,  "count", "sum",  "min",    "max",    "avg",
-    "first", "last", "stddev", "spread", "percentile",
+    NULL, "count", "sum", "min", "max", "avg", "first", "last", "stddev", "spread", "percentile",
 };
 
 /* ORDER CMPOPS */
@@ -682,9 +687,10 @@ static const char *
 keyword_hint(const struct parser *p)
 {
     static const char *const words[] = {
-        "where", "rate", "delta", "fill", "last", "episodes", "gaps", "limit", "by", "tz",
-        "count", "sum", "min", "max", "avg", "first", "stddev", "spread", "percentile",
-        "now", "value", "for", "in", "measurements", "fields", "tags", "values", "series",
+        "where", "rate",  "delta",        "fill",   "last",       "episodes", "gaps",
+        "limit", "by",    "tz",           "count",  "sum",        "min",      "max",
+        "avg",   "first", "stddev",       "spread", "percentile", "now",      "value",
+        "for",   "in",    "measurements", "fields", "tags",       "values",   "series",
     };
     uint32_t n = p->tok.end - p->tok.start;
     char low[16];
@@ -712,8 +718,7 @@ parse_cond(struct parser *p, struct qt_qry_cond *c)
     case QT_TOK_LE: c->op = QT_QRY_CMP_LE; break;
     case QT_TOK_EQEQ: c->op = QT_QRY_CMP_EQ; break;
     case QT_TOK_NE: c->op = QT_QRY_CMP_NE; break;
-    case QT_TOK_EQ:
-        return fail(p, QT_ESYNTAX, p->tok.start, "use '==' to compare with a number");
+    case QT_TOK_EQ: return fail(p, QT_ESYNTAX, p->tok.start, "use '==' to compare with a number");
     default:
         return fail(p, QT_ESYNTAX, p->tok.start,
                     "expected a comparison: '>', '>=', '<', '<=', '==' or '!='");
@@ -767,10 +772,10 @@ parse_tz(struct parser *p, struct qt_qry_stage_agg *agg, long bucket_pos)
     if (rc != 0)
         return rc;
     if (!is_kind(p, QT_TOK_STRING))
-        return fail(p, QT_ESYNTAX, p->tok.start, "expected a zone name in quotes (tz \"Asia/Shanghai\")");
+        return fail(p, QT_ESYNTAX, p->tok.start,
+                    "expected a zone name in quotes (tz \"Asia/Shanghai\")");
     if (agg->bucket_ns % QT_NS_PER_DAY != 0)
-        return fail(p, QT_ESYNTAX, bucket_pos,
-                    "a bucket with tz must be whole days (1d, 7d, ...)");
+        return fail(p, QT_ESYNTAX, bucket_pos, "a bucket with tz must be whole days (1d, 7d, ...)");
     if (agg->bucket_ns / QT_NS_PER_DAY > QT_QUERY_TZ_BUCKET_DAYS_MAX)
         return fail(p, QT_ELIMIT, bucket_pos, "a bucket with tz is at most %u days",
                     QT_QUERY_TZ_BUCKET_DAYS_MAX);
@@ -1041,10 +1046,10 @@ stage_check(struct parser *p, enum qt_qry_stage_kind kind, long pos)
     }
     if (kind == QT_QRY_STAGE_AGG && after_agg)
         return fail(p, QT_ESYNTAX, pos, "only one aggregation stage is allowed");
-    if (after_agg && (kind == QT_QRY_STAGE_LAST || kind == QT_QRY_STAGE_EPISODES ||
-                      kind == QT_QRY_STAGE_GAPS))
-        return fail(p, QT_ESYNTAX, pos, "'%s' cannot follow an aggregation (only fill and limit can)",
-                    w);
+    if (after_agg &&
+        (kind == QT_QRY_STAGE_LAST || kind == QT_QRY_STAGE_EPISODES || kind == QT_QRY_STAGE_GAPS))
+        return fail(p, QT_ESYNTAX, pos,
+                    "'%s' cannot follow an aggregation (only fill and limit can)", w);
     if (after_agg)
         return fail(p, QT_ESYNTAX, pos, "'%s' must come before the aggregation", w);
     if ((kind == QT_QRY_STAGE_RATE || kind == QT_QRY_STAGE_DELTA) && p->had_transform)
@@ -1081,9 +1086,8 @@ static enum qt_qry_stage_kind
 stage_kind(const struct parser *p)
 {
     static const enum qt_qry_stage_kind kinds[] = {
-        QT_QRY_STAGE_WHERE, QT_QRY_STAGE_RATE,     QT_QRY_STAGE_DELTA,
-        QT_QRY_STAGE_FILL,  QT_QRY_STAGE_EPISODES, QT_QRY_STAGE_GAPS,
-        QT_QRY_STAGE_LIMIT,
+        QT_QRY_STAGE_WHERE,    QT_QRY_STAGE_RATE, QT_QRY_STAGE_DELTA, QT_QRY_STAGE_FILL,
+        QT_QRY_STAGE_EPISODES, QT_QRY_STAGE_GAPS, QT_QRY_STAGE_LIMIT,
     };
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
         if (is_word(p, stage_words[kinds[i]]))
@@ -1186,8 +1190,11 @@ catalog_kind(const struct parser *p)
         const char *word;
         enum qt_qry_kind kind;
     } words[] = {
-        {"measurements", QT_QRY_MEASUREMENTS}, {"fields", QT_QRY_FIELDS}, {"tags", QT_QRY_TAGS},
-        {"values", QT_QRY_VALUES},             {"series", QT_QRY_SERIES},
+        {"measurements", QT_QRY_MEASUREMENTS},
+        {"fields", QT_QRY_FIELDS},
+        {"tags", QT_QRY_TAGS},
+        {"values", QT_QRY_VALUES},
+        {"series", QT_QRY_SERIES},
     };
     if (p->tok.kind != QT_TOK_IDENT || peek_kind(p) == QT_TOK_DOT)
         return 0;
@@ -1232,7 +1239,8 @@ parse_catalog(struct parser *p, enum qt_qry_kind kind)
         if (rc == 0 && is_word(p, "in")) {
             if ((rc = next(p)) == 0 && !is_kind(p, QT_TOK_IDENT) && !is_kind(p, QT_TOK_STRING) &&
                 !is_kind(p, QT_TOK_LBRACE))
-                return fail(p, QT_ESYNTAX, p->tok.start, "expected a measurement or '{' after 'in'");
+                return fail(p, QT_ESYNTAX, p->tok.start,
+                            "expected a measurement or '{' after 'in'");
             if (rc == 0)
                 rc = parse_target(p, true);
         }
@@ -1299,9 +1307,11 @@ utf8_invalid_at(const unsigned char *s, size_t len)
     size_t i = 0;
     while (i < len) {
         unsigned c = s[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                              : (c & 0xf8) == 0xf0   ? 4
-                                                     : 0;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
         if (n == 0 || len - i < n)
             return i;
         uint32_t cp = n == 1 ? c : c & (0x7fu >> n);

@@ -29,11 +29,11 @@
 #ifndef QT_QPARSE_H
 #define QT_QPARSE_H
 
+#include "format/qt_limits.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "format/qt_limits.h"
 
 struct qt_tz;
 struct pcre2_real_code_8; /* pcre2_code from <pcre2.h> with 8-bit code units */
@@ -66,7 +66,7 @@ enum qt_qry_match_op {
 struct qt_qry_matcher {
     struct qt_qry_str key;
     enum qt_qry_match_op op;
-    struct qt_qry_str value;        /* EQ, NE: the value; RE, NRE: the pattern */
+    struct qt_qry_str value;         /* EQ, NE: the value; RE, NRE: the pattern */
     const struct qt_qry_str *values; /* IN: sorted bytewise, unique, >= 2 */
     uint32_t values_count;
     struct pcre2_real_code_8 *re; /* RE, NRE; owned by the query */
@@ -157,12 +157,12 @@ struct qt_qry_cond {
 };
 
 struct qt_qry_stage_agg {
-    const struct qt_qry_agg *fns; /* result columns, in written order */
-    uint32_t fns_count;           /* 1..QT_QUERY_AGGS_MAX, no duplicates */
-    int64_t bucket_ns;            /* `by <duration>`; 0: one bucket for the range */
-    struct qt_qry_str tz_name;    /* `tz "Zone"`; len 0: buckets aligned to the epoch */
-    const struct qt_tz *tz;       /* loaded zone when tz_name is set */
-    uint32_t bucket_days;         /* tz set: bucket_ns / 1d (whole local days) */
+    const struct qt_qry_agg *fns;  /* result columns, in written order */
+    uint32_t fns_count;            /* 1..QT_QUERY_AGGS_MAX, no duplicates */
+    int64_t bucket_ns;             /* `by <duration>`; 0: one bucket for the range */
+    struct qt_qry_str tz_name;     /* `tz "Zone"`; len 0: buckets aligned to the epoch */
+    const struct qt_tz *tz;        /* loaded zone when tz_name is set */
+    uint32_t bucket_days;          /* tz set: bucket_ns / 1d (whole local days) */
     const struct qt_qry_str *tags; /* group-by tags, written order, unique */
     uint32_t tags_count;
 };
@@ -204,10 +204,10 @@ struct qt_qry_internal; /* regexes and zones to free; private to qparse.c */
 
 struct qt_qry {
     enum qt_qry_kind kind;
-    int64_t now_ns;              /* the `now` relative times were resolved against */
-    struct qt_qry_selector sel;  /* data: the selector; catalog: the target */
-    struct qt_qry_str tag_key;   /* QT_QRY_VALUES: the tag whose values are listed */
-    struct qt_qry_range range;   /* data queries only; catalog: unbounded */
+    int64_t now_ns;                    /* the `now` relative times were resolved against */
+    struct qt_qry_selector sel;        /* data: the selector; catalog: the target */
+    struct qt_qry_str tag_key;         /* QT_QRY_VALUES: the tag whose values are listed */
+    struct qt_qry_range range;         /* data queries only; catalog: unbounded */
     const struct qt_qry_stage *stages; /* validated order; catalog: only limit */
     uint32_t stages_count;
     /* Shortcuts into stages[] for the planner (NULL when absent). */

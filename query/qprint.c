@@ -7,6 +7,10 @@
  */
 #include "qprint.h"
 
+#include "format/qt_assert.h"
+#include "qlex.h"
+#include "qtime.h"
+
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
@@ -14,10 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "format/qt_assert.h"
-#include "qlex.h"
-#include "qtime.h"
 
 struct out {
     char *buf;
@@ -343,9 +343,11 @@ static size_t
 utf8_char(const unsigned char *s, size_t n, uint32_t *cp)
 {
     unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                            : (c & 0xf8) == 0xf0   ? 4
-                                                   : 0;
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xe0) == 0xc0 ? 2
+                 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4
+                                      : 0;
     if (len == 0 || len > n)
         return 0;
     uint32_t v = len == 1 ? c : c & (0x7fu >> len);
@@ -366,9 +368,9 @@ static unsigned
 char_columns(uint32_t cp)
 {
     static const uint32_t wide[][2] = {
-        {0x1100, 0x115f},  {0x2e80, 0x303e},  {0x3041, 0x33ff},   {0x3400, 0x4dbf},
-        {0x4e00, 0x9fff},  {0xa000, 0xa4cf},  {0xac00, 0xd7a3},   {0xf900, 0xfaff},
-        {0xfe30, 0xfe4f},  {0xff00, 0xff60},  {0xffe0, 0xffe6},   {0x1f300, 0x1f64f},
+        {0x1100, 0x115f},   {0x2e80, 0x303e},   {0x3041, 0x33ff}, {0x3400, 0x4dbf},
+        {0x4e00, 0x9fff},   {0xa000, 0xa4cf},   {0xac00, 0xd7a3}, {0xf900, 0xfaff},
+        {0xfe30, 0xfe4f},   {0xff00, 0xff60},   {0xffe0, 0xffe6}, {0x1f300, 0x1f64f},
         {0x1f900, 0x1f9ff}, {0x20000, 0x3fffd},
     };
     for (size_t i = 0; i < sizeof(wide) / sizeof(wide[0]); i++)
@@ -403,11 +405,11 @@ out_line(struct out *o, const char *text, size_t ws, size_t we, size_t pos)
 
 /* Bytes of context shown before and after the fault on a long line. */
 #define CARET_BEFORE 60u
-#define CARET_AFTER 40u
+#define CARET_AFTER  40u
 
 size_t
-qt_qry_error_render_caret(const struct qt_qry_error *err, const char *text, size_t len,
-                          char *buf, size_t cap)
+qt_qry_error_render_caret(const struct qt_qry_error *err, const char *text, size_t len, char *buf,
+                          size_t cap)
 {
     qt_assert(err != NULL);
     struct out o = out_init(buf, cap);

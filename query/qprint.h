@@ -15,9 +15,9 @@
 #ifndef QT_QPRINT_H
 #define QT_QPRINT_H
 
-#include <stddef.h>
-
 #include "qparse.h"
+
+#include <stddef.h>
 
 /* The canonical text of q. */
 size_t qt_qry_print(const struct qt_qry *q, char *buf, size_t cap);

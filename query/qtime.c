@@ -8,11 +8,11 @@
  */
 #include "qtime.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
+
+#include <stdio.h>
+#include <string.h>
 
 int64_t
 qt_time_days_from_civil(int64_t y, unsigned m, unsigned d)

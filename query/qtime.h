@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QT_NS_PER_SEC 1000000000ll
+#define QT_NS_PER_SEC  1000000000ll
 #define QT_SEC_PER_DAY 86400ll
-#define QT_NS_PER_DAY (QT_SEC_PER_DAY * QT_NS_PER_SEC)
+#define QT_NS_PER_DAY  (QT_SEC_PER_DAY * QT_NS_PER_SEC)
 
 /* Buffer size that holds any formatted timestamp or duration with its NUL. */
 #define QT_TIME_TEXT_MAX 48u

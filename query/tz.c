@@ -13,6 +13,12 @@
  */
 #include "tz.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "qtime.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,16 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "qtime.h"
-
 /* Largest |UTC offset| accepted (25:59:59, RFC 8536 section 3.2). */
 #define TZ_OFF_MAX 93599
 /* Largest |rule transition time| (167 hours, RFC 8536 section 3.3.1). */
-#define TZ_RULE_TIME_MAX (167 * 3600 + 59 * 60 + 59)
+#define TZ_RULE_TIME_MAX  (167 * 3600 + 59 * 60 + 59)
 #define TZIF_HEADER_BYTES 44u
 
 enum { DATE_J = 1, DATE_N = 2, DATE_M = 3 };
@@ -216,8 +216,8 @@ tzs_name(struct tzs *c)
         c->p++;
         return true;
     }
-    while (c->p < c->n && ((c->s[c->p] >= 'A' && c->s[c->p] <= 'Z') ||
-                           (c->s[c->p] >= 'a' && c->s[c->p] <= 'z')))
+    while (c->p < c->n &&
+           ((c->s[c->p] >= 'A' && c->s[c->p] <= 'Z') || (c->s[c->p] >= 'a' && c->s[c->p] <= 'z')))
         c->p++;
     return c->p - start >= 3;
 }
@@ -741,8 +741,8 @@ qt_tz_load(const char *dir, const char *name, size_t len, struct qt_tz **out)
     if (!qt_tz_name_is_valid(name, len))
         return qt_fail(QT_EINVAL, "tz: not a valid zone name");
     char path[512];
-    int n = snprintf(path, sizeof(path), "%s/%.*s", dir != NULL ? dir : QT_TZ_DIR_DEFAULT,
-                     (int)len, name);
+    int n = snprintf(path, sizeof(path), "%s/%.*s", dir != NULL ? dir : QT_TZ_DIR_DEFAULT, (int)len,
+                     name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return qt_fail(QT_EINVAL, "tz: zone directory path too long");
     uint8_t *buf = NULL;

@@ -64,7 +64,8 @@ int32_t qt_tz_offset(const struct qt_tz *tz, int64_t t_ns);
  * a bucket; a local day starts at the first instant whose local date is
  * that day (so a day that begins inside a DST gap starts at the
  * transition; a repeated hour belongs to the day that reached it first).
- * Bounds beyond the int64 ns range are clamped to INT64_MIN / INT64_MAX.
+ * Bounds beyond the int64 ns range are clamped to INT64_MIN / INT64_MAX
+ * (so the last bucket is [start, INT64_MAX] and holds INT64_MAX itself).
  * Costs a few binary searches: executors compute it once per bucket, then
  * compare timestamps against end.
  */

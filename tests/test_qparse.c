@@ -3,13 +3,6 @@
  * time and duration literals, errors with positions and their renderings,
  * limits, regexes, time zones and the TZif helper.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_limits.h"
 #include "harness.h"
@@ -19,8 +12,15 @@
 #include "query/qtime.h"
 #include "query/tz.h"
 
-#define NOW 1794787200000000000ll /* 2026-11-16T00:00:00Z */
-#define SEC 1000000000ll
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOW    1794787200000000000ll /* 2026-11-16T00:00:00Z */
+#define SEC    1000000000ll
 #define T_1115 (1794700800 * SEC) /* 2026-11-15T00:00:00Z */
 #define T_1116 (1794787200 * SEC) /* 2026-11-16T00:00:00Z */
 
@@ -139,7 +139,8 @@ TEST(issue_avg_max_by_hour)
 
 TEST(issue_avg_by_hour_and_district)
 {
-    const char *t = "grid.voltage [2026-11-15T00:00:00Z, 2026-11-16T00:00:00Z) | avg by 1h, district";
+    const char *t =
+        "grid.voltage [2026-11-15T00:00:00Z, 2026-11-16T00:00:00Z) | avg by 1h, district";
     struct qt_qry *q = parse(t);
     CHECK(q != NULL);
     const struct qt_qry_stage_agg *a = &q->agg->u.agg;
@@ -173,8 +174,7 @@ TEST(issue_where_then_count_by_station)
 
 TEST(issue_count_sum_min_max)
 {
-    const char *t =
-        "air.pm25 [2026-11-15T00:00:00Z, 2026-11-16T00:00:00Z) | count, sum, min, max";
+    const char *t = "air.pm25 [2026-11-15T00:00:00Z, 2026-11-16T00:00:00Z) | count, sum, min, max";
     struct qt_qry *q = parse(t);
     CHECK(q != NULL);
     const struct qt_qry_stage_agg *a = &q->agg->u.agg;
@@ -237,7 +237,8 @@ TEST(issue_episodes_and_gaps)
     CHECK(!q->terminal->u.gaps.inclusive);
     CHECK_EQ(q->terminal->u.gaps.min_ns, 300 * SEC);
     qt_qry_free(q);
-    CHECK(canon_is("water.level [now-7d, now) | gaps > 5m", "water.level [now-1w, now) | gaps > 5m"));
+    CHECK(
+        canon_is("water.level [now-7d, now) | gaps > 5m", "water.level [now-1w, now) | gaps > 5m"));
     CHECK(canon_is("a.b|gaps>=1h", "a.b | gaps >= 1h"));
 }
 
@@ -273,7 +274,11 @@ TEST(matcher_kinds)
     CHECK_EQ(s->matchers[4].values_count, 2);
     CHECK(str_is(s->matchers[4].values[0], "p") && str_is(s->matchers[4].values[1], "q"));
     for (uint32_t i = 0; i < 5; i++)
-        CHECK_EQ(s->matchers[i].pos, at(t, i == 0 ? "k1" : i == 1 ? "k2" : i == 2 ? "k3" : i == 3 ? "k4" : "k5"));
+        CHECK_EQ(s->matchers[i].pos, at(t, i == 0   ? "k1"
+                                           : i == 1 ? "k2"
+                                           : i == 2 ? "k3"
+                                           : i == 3 ? "k4"
+                                                    : "k5"));
     qt_qry_free(q);
     CHECK(canon_is(t, "a.b{k1=\"v\", k2!=\"v\", k3=~\"x.*\", k4!~\"y|z\", k5 in (\"p\", \"q\")}"));
 }
@@ -342,7 +347,7 @@ TEST(regex_compile_errors_have_positions)
     CHECK(fails(t, QT_ESYNTAX, 17, "bad regex: numbers out of order"));
     struct qt_qry *q = NULL;
     t = "a.b{k=~\"x{2,1}\"}";
-    CHECK(fails(t, QT_ESYNTAX, at(t, "}\"") , "bad regex: numbers out of order"));
+    CHECK(fails(t, QT_ESYNTAX, at(t, "}\""), "bad regex: numbers out of order"));
     /* Valid patterns compile anchored: the AST keeps the source pattern. */
     q = parse("a.b{k=~\"w00(1|2)\\\\d\"}");
     CHECK(q != NULL && q->sel.matchers[0].re != NULL);
@@ -440,6 +445,8 @@ TEST(time_literals_epoch_and_now)
     CHECK(fails("a.b [now-6, now)", QT_ESYNTAX, 9, "a duration after now+/now-"));
     CHECK(fails("a.b [now+13000w, now)", QT_ESYNTAX, 5, "time out of range"));
     CHECK(fails("a.b [yesterday, now)", QT_ESYNTAX, 5, "expected a time"));
+    CHECK(fails("a.b [NOW-1h, now)", QT_ESYNTAX, 5, "keywords are lowercase: write 'now'"));
+    CHECK(fails("MEASUREMENTS", QT_ESYNTAX, 0, "keywords are lowercase: write 'measurements'"));
 }
 
 TEST(time_ranges)
@@ -513,8 +520,12 @@ TEST(durations)
     static const struct {
         int64_t ns;
         const char *text;
-    } fmt[] = {{0, "0s"},           {90 * SEC, "1m30s"},       {5400 * SEC, "1h30m"},
-               {14 * 86400 * SEC, "2w"}, {86400 * SEC + 1, "1d1ns"}, {1500000, "1ms500us"},
+    } fmt[] = {{0, "0s"},
+               {90 * SEC, "1m30s"},
+               {5400 * SEC, "1h30m"},
+               {14 * 86400 * SEC, "2w"},
+               {86400 * SEC + 1, "1d1ns"},
+               {1500000, "1ms500us"},
                {INT64_MAX, "15250w1d23h47m16s854ms775us807ns"}};
     for (size_t i = 0; i < sizeof(fmt) / sizeof(fmt[0]); i++) {
         CHECK_EQ(qt_time_format_duration(fmt[i].ns, buf, sizeof(buf)), strlen(fmt[i].text));
@@ -610,9 +621,11 @@ TEST(stage_order_errors)
     t = "a.b | avg by 1h | fill(prev) | sum";
     CHECK(fails(t, QT_ESYNTAX, at(t, "sum"), "only one aggregation stage"));
     t = "a.b | avg | fill(prev)";
-    CHECK(fails(t, QT_ESYNTAX, at(t, "fill"), "fill must follow an aggregation with a time bucket"));
+    CHECK(
+        fails(t, QT_ESYNTAX, at(t, "fill"), "fill must follow an aggregation with a time bucket"));
     t = "a.b | avg by site | fill(0)";
-    CHECK(fails(t, QT_ESYNTAX, at(t, "fill"), "fill must follow an aggregation with a time bucket"));
+    CHECK(
+        fails(t, QT_ESYNTAX, at(t, "fill"), "fill must follow an aggregation with a time bucket"));
     t = "a.b | fill(0)";
     CHECK(fails(t, QT_ESYNTAX, at(t, "fill"), "fill must follow an aggregation"));
     t = "a.b | avg by 1h | fill(0) | fill(0)";
@@ -746,8 +759,8 @@ TEST(caret_rendering)
 {
     /* The issue's example, byte for byte. */
     CHECK(caret_is("air.pm25 [now-1h, now", "error: expected ']' or ')'\n"
-                                             "  air.pm25 [now-1h, now\n"
-                                             "                       ^"));
+                                            "  air.pm25 [now-1h, now\n"
+                                            "                       ^"));
     CHECK(caret_is("air.pm25 | avg by 1h | where value > 150",
                    "error: 'where' must come before the aggregation\n"
                    "  air.pm25 | avg by 1h | where value > 150\n"
@@ -759,8 +772,8 @@ TEST(caret_rendering)
                    "           ^"));
     /* Wide characters take two columns. */
     CHECK(caret_is("a.b{\"区\"=\"西湖\" x}", "error: expected ',' or '}'\n"
-                                           "  a.b{\"区\"=\"西湖\" x}\n"
-                                           "                  ^"));
+                                             "  a.b{\"区\"=\"西湖\" x}\n"
+                                             "                  ^"));
     /* Long lines are cut around the fault. */
     char text[600];
     memset(text, 0, sizeof(text));
@@ -1095,9 +1108,9 @@ TEST(tzif_berlin_dst_day_boundaries)
 TEST(tzif_agrees_with_libc)
 {
     static const char *const zones[] = {
-        "Asia/Shanghai",  "Europe/Berlin",  "America/New_York", "Australia/Lord_Howe",
-        "America/Sao_Paulo", "Pacific/Chatham", "Asia/Kolkata", "Africa/Casablanca",
-        "America/Nuuk",   "Pacific/Apia",   "Europe/Dublin",    "UTC",
+        "Asia/Shanghai",     "Europe/Berlin",   "America/New_York", "Australia/Lord_Howe",
+        "America/Sao_Paulo", "Pacific/Chatham", "Asia/Kolkata",     "Africa/Casablanca",
+        "America/Nuuk",      "Pacific/Apia",    "Europe/Dublin",    "UTC",
     };
     uint64_t rng = qt_test_seed() ^ 0x7a;
     char *old = getenv("TZ") != NULL ? strdup(getenv("TZ")) : NULL;
@@ -1226,11 +1239,23 @@ TEST(tzif_footer_rules)
         CHECK_EQ(off_at(tz, 2030, m, 1, 12), -14400);
     qt_tz_free(tz);
     static const char *const bad[] = {
-        "CET-1CEST",          "CE-1",          "CET",          "CET-25",
-        "CET-1CEST,M13.1.0,M10.5.0", "CET-1CEST,M3.6.0,M10.5.0", "CET-1CEST,J0,J365",
-        "CET-1CEST,M3.5.0",   "<AB>1",         "CET-1CEST,M3.5.0/168,M10.5.0",
-        "CET-1CEST,M3.5.7,M10.5.0", "CET-1CEST,366,1", "CET-1:60", "CET-1CEST,M3.5.0,M10.5.0x",
-        "CET-1CEST-26,M3.5.0,M10.5.0", "CET-1\xe9", "<A\nB>1",
+        "CET-1CEST",
+        "CE-1",
+        "CET",
+        "CET-25",
+        "CET-1CEST,M13.1.0,M10.5.0",
+        "CET-1CEST,M3.6.0,M10.5.0",
+        "CET-1CEST,J0,J365",
+        "CET-1CEST,M3.5.0",
+        "<AB>1",
+        "CET-1CEST,M3.5.0/168,M10.5.0",
+        "CET-1CEST,M3.5.7,M10.5.0",
+        "CET-1CEST,366,1",
+        "CET-1:60",
+        "CET-1CEST,M3.5.0,M10.5.0x",
+        "CET-1CEST-26,M3.5.0,M10.5.0",
+        "CET-1\xe9",
+        "<A\nB>1",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = parse_footer(bad[i], &tz);
@@ -1312,22 +1337,22 @@ TEST(tzif_hostile_headers)
     HOSTILE(bad[4] = 0, QT_EVERSION);
     HOSTILE(bad[4] = '5', QT_EVERSION);
     HOSTILE(bad[51 + 4] = 0, QT_EVERSION);
-    HOSTILE(put32(bad + 51 + 32, 0xffffffff), QT_ELIMIT);           /* timecnt */
-    HOSTILE(put32(bad + 51 + 36, 300), QT_ELIMIT);                  /* typecnt */
-    HOSTILE(put32(bad + 51 + 36, 0), QT_ECORRUPT);                  /* no types */
-    HOSTILE(put32(bad + 51 + 20, 2), QT_ECORRUPT);                  /* isutcnt != typecnt */
-    HOSTILE(put32(bad + 51 + 28, 1), QT_EINVAL);                    /* leap seconds */
-    HOSTILE(put32(bad + 32, 1000), QT_ETRUNC);                      /* v1 block past the end */
-    HOSTILE(put32(bad + 51 + 32, 4), QT_ETRUNC);                    /* block past the end */
-    HOSTILE(put32(bad + 95 + 12, 50), QT_ECORRUPT);                 /* times not ascending */
-    HOSTILE(bad[95 + 24 + 1] = 9, QT_ECORRUPT);                     /* type index */
-    HOSTILE(put32(bad + 95 + 27 + 6, 93600), QT_ECORRUPT);          /* offset > 25:59:59 */
-    HOSTILE(put32(bad + 95 + 27 + 6, 0x80000000u), QT_ECORRUPT);    /* -2^31 */
-    HOSTILE(bad[95 + 27 + 4] = 2, QT_ECORRUPT);                     /* isdst */
-    HOSTILE(bad[95 + 27 + 5] = 1, QT_ECORRUPT);                     /* abbreviation index */
-    HOSTILE(bn = n - 1, QT_ETRUNC);                                 /* footer newline */
-    HOSTILE(bad[n - 2] = 'x', QT_ECORRUPT);                         /* footer start */
-    HOSTILE((bad[n] = 'x', bn = n + 1), QT_ECORRUPT);               /* bytes after */
+    HOSTILE(put32(bad + 51 + 32, 0xffffffff), QT_ELIMIT);        /* timecnt */
+    HOSTILE(put32(bad + 51 + 36, 300), QT_ELIMIT);               /* typecnt */
+    HOSTILE(put32(bad + 51 + 36, 0), QT_ECORRUPT);               /* no types */
+    HOSTILE(put32(bad + 51 + 20, 2), QT_ECORRUPT);               /* isutcnt != typecnt */
+    HOSTILE(put32(bad + 51 + 28, 1), QT_EINVAL);                 /* leap seconds */
+    HOSTILE(put32(bad + 32, 1000), QT_ETRUNC);                   /* v1 block past the end */
+    HOSTILE(put32(bad + 51 + 32, 4), QT_ETRUNC);                 /* block past the end */
+    HOSTILE(put32(bad + 95 + 12, 50), QT_ECORRUPT);              /* times not ascending */
+    HOSTILE(bad[95 + 24 + 1] = 9, QT_ECORRUPT);                  /* type index */
+    HOSTILE(put32(bad + 95 + 27 + 6, 93600), QT_ECORRUPT);       /* offset > 25:59:59 */
+    HOSTILE(put32(bad + 95 + 27 + 6, 0x80000000u), QT_ECORRUPT); /* -2^31 */
+    HOSTILE(bad[95 + 27 + 4] = 2, QT_ECORRUPT);                  /* isdst */
+    HOSTILE(bad[95 + 27 + 5] = 1, QT_ECORRUPT);                  /* abbreviation index */
+    HOSTILE(bn = n - 1, QT_ETRUNC);                              /* footer newline */
+    HOSTILE(bad[n - 2] = 'x', QT_ECORRUPT);                      /* footer start */
+    HOSTILE((bad[n] = 'x', bn = n + 1), QT_ECORRUPT);            /* bytes after */
 #undef HOSTILE
     /* Footer too long. */
     char longf[200];
@@ -1339,9 +1364,15 @@ TEST(tzif_hostile_headers)
 
 TEST(tzif_every_zone_round_trips)
 {
-    static const char *const zones[] = {"Asia/Shanghai", "Europe/Berlin", "America/Santiago",
-                                        "Australia/Lord_Howe", "Pacific/Kiritimati", "Etc/GMT-14",
-                                        "Antarctica/Troll", "Factory", "UTC"};
+    static const char *const zones[] = {"Asia/Shanghai",
+                                        "Europe/Berlin",
+                                        "America/Santiago",
+                                        "Australia/Lord_Howe",
+                                        "Pacific/Kiritimati",
+                                        "Etc/GMT-14",
+                                        "Antarctica/Troll",
+                                        "Factory",
+                                        "UTC"};
     static uint8_t enc[32768];
     for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
         struct qt_tz *a = NULL, *b = NULL;
@@ -1441,8 +1472,8 @@ gen_string(struct gen *g)
 static void
 gen_name(struct gen *g)
 {
-    static const char *const names[] = {"air",  "pm25", "district", "in",       "last",
-                                        "by",   "tz",   "_x9",      "\"a b\"", "\"pm2.5\""};
+    static const char *const names[] = {"air", "pm25", "district", "in",      "last",
+                                        "by",  "tz",   "_x9",      "\"a b\"", "\"pm2.5\""};
     gen_put(g, names[gen_pick(g, 10)]);
 }
 
@@ -1482,11 +1513,15 @@ gen_matchers(struct gen *g)
 static void
 gen_time(struct gen *g, int end)
 {
-    static const char *const starts[] = {"2026-11-15T00:00:00Z", "2026-11-15T08:00:00.5+08:00",
-                                         "1794700800s", "1794700800000ms", "now-1d", "now - 1h30m",
+    static const char *const starts[] = {"2026-11-15T00:00:00Z",
+                                         "2026-11-15T08:00:00.5+08:00",
+                                         "1794700800s",
+                                         "1794700800000ms",
+                                         "now-1d",
+                                         "now - 1h30m",
                                          "-86400s"};
-    static const char *const ends[] = {"2026-11-16T00:00:00Z", "now", "now+90s", "1794787200000000us",
-                                       "2026-11-16T00:00:00.000000001-01:00"};
+    static const char *const ends[] = {"2026-11-16T00:00:00Z", "now", "now+90s",
+                                       "1794787200000000us", "2026-11-16T00:00:00.000000001-01:00"};
     gen_put(g, end ? ends[gen_pick(g, 5)] : starts[gen_pick(g, 7)]);
 }
 
@@ -1495,8 +1530,9 @@ gen_stages(struct gen *g)
 {
     static const char *const points[] = {"where value > 150", "where value<=-2.5",
                                          "where value != 1e-3", "where value == 0"};
-    static const char *const fns[] = {"count", "sum", "min", "max", "avg", "first", "stddev",
-                                      "spread", "percentile(99.9)", "percentile(5)"};
+    static const char *const fns[] = {
+        "count",        "sum", "min", "max", "avg", "first", "stddev", "spread", "percentile(99.9)",
+        "percentile(5)"};
     static const char *const terms[] = {"last", "episodes value > 150 for 10m", "gaps > 5m",
                                         "gaps >= 1h30m", "episodes value<0"};
     for (uint64_t i = gen_pick(g, 3); i > 0; i--) {
