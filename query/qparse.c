@@ -1370,7 +1370,9 @@ qt_qry_parse_opts(const char *text, size_t len, int64_t now_ns, const struct qt_
         return fail(&p, QT_ENOMEM, -1, "out of memory");
     p.arena = &p.q->internal->arena;
     p.zoneinfo_dir = opts != NULL ? opts->zoneinfo_dir : NULL;
-    p.depth_max = opts != NULL && opts->depth_max != 0 ? opts->depth_max : QT_QUERY_DEPTH_MAX;
+    p.depth_max = QT_QUERY_DEPTH_MAX; /* options may only lower it */
+    if (opts != NULL && opts->depth_max != 0 && opts->depth_max < QT_QUERY_DEPTH_MAX)
+        p.depth_max = opts->depth_max;
     int rc = parse_query(&p);
     pcre2_compile_context_free(p.re_cctx);
     pcre2_general_context_free(p.re_gctx);

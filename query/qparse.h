@@ -235,7 +235,7 @@ struct qt_qry_error {
 /* Options for qt_qry_parse_opts; zero-initialise, then set what you need. */
 struct qt_qry_opts {
     const char *zoneinfo_dir; /* NULL: QT_TZ_DIR_DEFAULT */
-    uint32_t depth_max;       /* 0: QT_QUERY_DEPTH_MAX; smaller values test the guard */
+    uint32_t depth_max;       /* 0: QT_QUERY_DEPTH_MAX; only lowers it (tests the guard) */
 };
 
 /*
