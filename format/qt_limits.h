@@ -22,6 +22,18 @@
  * worst-case encoder expansion (exceptions lists, dictionary). */
 #define QT_BLOCK_PAYLOAD_MAX (QT_BLOCK_POINTS_MAX * 18u + 4096u)
 
+/* Largest decimal exponent e (and factor f <= e) of the float codec's ALP
+ * encodings: v = d * 10^f * 10^-e.  10^18 is the largest power of ten below
+ * 2^63, and 17 significant digits already pin down any double, so a larger
+ * e never turns an exception into a decimal.  On-disk: decoders reject more. */
+#define QT_FLT_EXP_MAX 18u
+
+/* Longest frame-of-reference run of the float codec's ALP encodings (runs
+ * are 2^k values, k = 7..10).  The decoder unpacks one run at a time into a
+ * stack buffer of this many int64s (8 KiB); 1024 already makes the per-run
+ * header cost < 0.03 bit/value, so longer runs would buy nothing. */
+#define QT_FLT_RUN_MAX 1024u
+
 /* Longest string value (status/event fields).  Long enough for an event
  * message, short enough that a block of them stays well under a megabyte;
  * longer text belongs in another system (DOMAIN.md #25). */
@@ -47,6 +59,88 @@
 /* Blocks listed in one segment's index.  A segment is one flush of one
  * shard: 1M series x a few blocks fits with room; more is a corrupt count. */
 #define QT_SEGMENT_BLOCKS_MAX (16u << 20)
+
+/* ---- storage/io ----------------------------------------------------------- */
+
+/* Default io_uring submission-queue entries per ring (the CQ gets twice as
+ * many, the kernel default).  64 in flight covers one scan step's batch of
+ * 4 KiB block reads; measured batches of 64 run at ~1 us per read from the
+ * page cache, so deeper queues buy nothing there. */
+#define QT_IO_QUEUE_DEPTH_DEFAULT 64u
+
+/* Most SQEs per ring, and so most requests one call keeps in flight.  A few
+ * hundred saturate an NVMe device; the per-call request window lives on the
+ * stack (QT_IO_QUEUE_DEPTH_MAX x ~48 bytes = 12 KiB). */
+#define QT_IO_QUEUE_DEPTH_MAX 256u
+
+/* io_uring rings in one handle's pool (created lazily, one per thread that
+ * finds the others busy).  8 covers WAL writer + flush + a few query
+ * threads on small machines; the ceiling bounds fds and locked memory. */
+#define QT_IO_URING_RINGS_DEFAULT 8u
+#define QT_IO_URING_RINGS_MAX 64u
+
+/* Requests in one qt_io_pread_batch/pwrite_batch call.  A scan reads a few
+ * hundred blocks per step; beyond this the caller should stream. */
+#define QT_IO_BATCH_MAX 4096u
+
+/* Largest single read/write request.  A CQE result is an int32 and Linux
+ * caps one transfer at 2 GiB - 4 KiB; 1 GiB keeps every request expressible
+ * in one SQE and one syscall. */
+#define QT_IO_REQ_BYTES_MAX (1u << 30)
+
+/* Buffers in one qt_io_append_sync (a WAL group commit of that many record
+ * buffers).  Linux IOV_MAX is 1024; the working copy is on the stack. */
+#define QT_IO_IOV_MAX 256u
+
+/* Resubmissions of one request after EINTR/EAGAIN or a zero-byte write
+ * before its error is returned.  Short transfers that make progress do not
+ * count: they end by themselves. */
+#define QT_IO_RETRY_MAX 64u
+
+/* io_uring_enter attempts on EAGAIN/EBUSY/ENOMEM, 100 us apart (~1 s),
+ * before the process stops: requests already in flight write into caller
+ * buffers, so returning an error with them outstanding would be unsafe. */
+#define QT_IO_ENTER_RETRY_MAX 10000u
+
+/* Unit of a torn write: a disk persists whole 512-byte logical sectors;
+ * 4Kn devices tear at multiples of this, so 512 is the harsher model. */
+#define QT_IO_SECTOR_BYTES 512u
+
+/* Fault backend: unsynced bytes buffered in memory per handle (SQLite test6
+ * style) before writes fail with QT_ELIMIT.  Tests must fsync; no real
+ * engine test keeps this much undurable data. */
+#define QT_IO_FAULT_PENDING_MAX (256u << 20)
+
+/* ---- server/ ingest parsers ------------------------------------------- */
+
+/* Longest line-protocol or Graphite line, not counting its "\n" or "\r\n".
+ * InfluxDB documents 64 KiB as its string-field limit and lines longer than
+ * that are a client bug or an attack; a connection's read buffer must hold
+ * one whole line, so this also sizes per-connection memory. */
+#define QT_LINE_MAX 65536u
+
+/* Fields in one line-protocol line.  A monitoring station reports tens of
+ * quantities per reading; 256 leaves room while bounding the caller's point
+ * struct (~10 KiB) and the per-line duplicate-key check, which is quadratic
+ * in the worst case. */
+#define QT_FIELDS_MAX 256u
+
+/* Longest numeric literal (float, integer or timestamp text) in a line.
+ * DBL_MAX written out in full ("%f") is 316 characters; 1 KiB leaves room for
+ * leading zeros while keeping the slow exact-conversion path cheap on
+ * hostile input. */
+#define QT_NUMBER_TEXT_MAX 1024u
+
+/* Graphite mapping templates in one configuration and the longest template
+ * text.  Deployments use a handful (one per agent family); each template is
+ * a short dotted pattern. */
+#define QT_GRAPHITE_TEMPLATES_MAX 64u
+#define QT_GRAPHITE_TEMPLATE_MAX  512u
+
+/* Dotted parts in one template's filter or pattern.  collectd and Telegraf
+ * paths have 4-8 components; a pattern can name at most a measurement, a
+ * field and QT_TAGS_MAX tags, so 64 parts is already generous. */
+#define QT_GRAPHITE_PARTS_MAX 64u
 
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
