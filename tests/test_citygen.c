@@ -7,6 +7,7 @@
 #include "citygen.h"
 #include "format/qt_hash.h"
 #include "harness.h"
+#include "server/ilp.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -806,4 +807,74 @@ TEST(signals_are_plausible)
         total += n;
     }
     CHECK(ok > total * 9 / 10);
+}
+
+/* ---- against the real line protocol parser (server/ilp.c) --------------- */
+
+static bool
+ilp_str_eq(struct qt_ilp_str s, const char *c, size_t n)
+{
+    return s.len == n && memcmp(s.ptr, c, n) == 0;
+}
+
+/* The parsed point carries exactly the generated point's series, fields
+ * (floats bit for bit) and timestamp. */
+static bool
+ilp_agrees(const struct qt_ilp_point *pt, const struct qt_city_point *p)
+{
+    if (!ilp_str_eq(pt->measurement, p->measurement, strlen(p->measurement)) ||
+        pt->tags_count != p->ntags || pt->fields_count != p->nfields ||
+        pt->timestamp_ns != p->ts_ns || !pt->has_timestamp)
+        return false;
+    for (uint32_t i = 0; i < p->ntags; i++) {
+        bool found = false;
+        for (uint32_t j = 0; j < pt->tags_count && !found; j++)
+            found = ilp_str_eq(pt->tags[j].key, p->tags[i].key, strlen(p->tags[i].key)) &&
+                    ilp_str_eq(pt->tags[j].value, p->tags[i].value, strlen(p->tags[i].value));
+        if (!found)
+            return false;
+    }
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const struct qt_ilp_field *f = &pt->fields[i];
+        const struct qt_city_field *g = &p->fields[i];
+        if (!ilp_str_eq(f->key, g->name, strlen(g->name)) || (int)f->type != (int)g->type)
+            return false;
+        bool same = (g->type == QT_VT_FLOAT && memcmp(&f->v.f, &g->f, sizeof(double)) == 0) ||
+                    (g->type == QT_VT_INT && f->v.i == g->scaled) ||
+                    (g->type == QT_VT_BOOL && f->v.b == (g->scaled != 0)) ||
+                    (g->type == QT_VT_STRING && ilp_str_eq(f->v.s, g->s.p, g->s.len));
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
+TEST(lines_parse_with_the_ilp_parser)
+{
+    static struct qt_ilp_point pt;
+    static char scratch[QT_ILP_SCRATCH_MAX];
+    struct qt_ilp_opts opts = {QT_ILP_NS, 0};
+    struct qt_city_config cfg;
+    struct qt_city_gen *g;
+    struct qt_city_point p;
+    char line[QT_CITY_LINE_MAX];
+    size_t n;
+    uint64_t parsed = 0;
+    small_config(&cfg, qt_test_seed());
+    cfg.duration_ns = 3600 * 1000000000LL;
+    CHECK_OK(qt_city_gen_create(&cfg, &g));
+    while (qt_city_next(g, &p) == 1) {
+        qt_city_format(&p, line, sizeof(line), &n);
+        int rc =
+            qt_ilp_parse_line(&opts, (const uint8_t *)line, n - 1, scratch, sizeof(scratch), &pt);
+        if (rc != 0 || !ilp_agrees(&pt, &p)) {
+            qt_test_fail_at(__FILE__, __LINE__, "rc %d (%s) for: %.*s", rc, qt_err_detail(),
+                            (int)n - 1, line);
+            qt_city_gen_destroy(g);
+            return;
+        }
+        parsed++;
+    }
+    qt_city_gen_destroy(g);
+    CHECK(parsed > 25000);
 }
