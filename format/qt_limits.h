@@ -48,6 +48,18 @@
  * shard: 1M series x a few blocks fits with room; more is a corrupt count. */
 #define QT_SEGMENT_BLOCKS_MAX (16u << 20)
 
+/* ---- storage/ --------------------------------------------------------- */
+
+/* Memtable lock stripes.  Groups map to a stripe by gid; 64 stripes keep the
+ * chance that two ingest threads contend below 2% on a 64-core machine,
+ * while a stripe array costs only a few KiB. */
+#define QT_MEM_PARTITIONS 64u
+
+/* Value columns (fields) in one column group.  Sensor lines carry a handful
+ * of fields; 1024 admits wide industrial records without letting one group
+ * make row appends quadratic (columns are found by a short scan). */
+#define QT_GROUP_FIELDS_MAX 1024u
+
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
 #define QT_FORMAT_VERSION 1u
