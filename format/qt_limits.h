@@ -48,6 +48,11 @@
  * shard: 1M series x a few blocks fits with room; more is a corrupt count. */
 #define QT_SEGMENT_BLOCKS_MAX (16u << 20)
 
+/* Live segments listed in one MANIFEST.  Ten years of daily shards with a
+ * few hundred segments each before compaction; 4M entries is a 256 MiB
+ * manifest, past which rewriting it on every flush would hurt. */
+#define QT_MANIFEST_SEGMENTS_MAX (4u << 20)
+
 /* ---- storage/ --------------------------------------------------------- */
 
 /* Memtable lock stripes.  Groups map to a stripe by gid; 64 stripes keep the
