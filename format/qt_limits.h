@@ -65,6 +65,10 @@
  * make row appends quadratic (columns are found by a short scan). */
 #define QT_GROUP_FIELDS_MAX 1024u
 
+/* Bytes of a string value copied out of the last-value cache: the whole
+ * value, since string values are bounded by QT_STRING_VALUE_MAX. */
+#define QT_LC_STRBUF QT_STRING_VALUE_MAX
+
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
 #define QT_FORMAT_VERSION 1u
