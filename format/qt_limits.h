@@ -69,6 +69,57 @@
  * value, since string values are bounded by QT_STRING_VALUE_MAX. */
 #define QT_LC_STRBUF QT_STRING_VALUE_MAX
 
+/* ---- storage/io ----------------------------------------------------------- */
+
+/* Default io_uring submission-queue entries per ring (the CQ gets twice as
+ * many, the kernel default).  64 in flight covers one scan step's batch of
+ * 4 KiB block reads; measured batches of 64 run at ~1 us per read from the
+ * page cache, so deeper queues buy nothing there. */
+#define QT_IO_QUEUE_DEPTH_DEFAULT 64u
+
+/* Most SQEs per ring, and so most requests one call keeps in flight.  A few
+ * hundred saturate an NVMe device; the per-call request window lives on the
+ * stack (QT_IO_QUEUE_DEPTH_MAX x ~48 bytes = 12 KiB). */
+#define QT_IO_QUEUE_DEPTH_MAX 256u
+
+/* io_uring rings in one handle's pool (created lazily, one per thread that
+ * finds the others busy).  8 covers WAL writer + flush + a few query
+ * threads on small machines; the ceiling bounds fds and locked memory. */
+#define QT_IO_URING_RINGS_DEFAULT 8u
+#define QT_IO_URING_RINGS_MAX 64u
+
+/* Requests in one qt_io_pread_batch/pwrite_batch call.  A scan reads a few
+ * hundred blocks per step; beyond this the caller should stream. */
+#define QT_IO_BATCH_MAX 4096u
+
+/* Largest single read/write request.  A CQE result is an int32 and Linux
+ * caps one transfer at 2 GiB - 4 KiB; 1 GiB keeps every request expressible
+ * in one SQE and one syscall. */
+#define QT_IO_REQ_BYTES_MAX (1u << 30)
+
+/* Buffers in one qt_io_append_sync (a WAL group commit of that many record
+ * buffers).  Linux IOV_MAX is 1024; the working copy is on the stack. */
+#define QT_IO_IOV_MAX 256u
+
+/* Resubmissions of one request after EINTR/EAGAIN or a zero-byte write
+ * before its error is returned.  Short transfers that make progress do not
+ * count: they end by themselves. */
+#define QT_IO_RETRY_MAX 64u
+
+/* io_uring_enter attempts on EAGAIN/EBUSY/ENOMEM, 100 us apart (~1 s),
+ * before the process stops: requests already in flight write into caller
+ * buffers, so returning an error with them outstanding would be unsafe. */
+#define QT_IO_ENTER_RETRY_MAX 10000u
+
+/* Unit of a torn write: a disk persists whole 512-byte logical sectors;
+ * 4Kn devices tear at multiples of this, so 512 is the harsher model. */
+#define QT_IO_SECTOR_BYTES 512u
+
+/* Fault backend: unsynced bytes buffered in memory per handle (SQLite test6
+ * style) before writes fail with QT_ELIMIT.  Tests must fsync; no real
+ * engine test keeps this much undurable data. */
+#define QT_IO_FAULT_PENDING_MAX (256u << 20)
+
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
 #define QT_FORMAT_VERSION 1u
