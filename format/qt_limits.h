@@ -44,6 +44,19 @@
  * memory recovery needs to hold one record and the size of a torn tail. */
 #define QT_WAL_RECORD_MAX (16u << 20)
 
+/* Raw (pre-LZ4) payload of one block: presence column plus value column.
+ * Sized so that every legal block fits -- 8192 strings of the maximum length
+ * with a generous per-value codec overhead -- so the block encoder never
+ * rejects legal input; storage cuts string blocks far smaller for latency.
+ * Numeric blocks stay near QT_BLOCK_PAYLOAD_MAX. */
+#define QT_BLOCK_RAW_MAX (QT_BLOCK_POINTS_MAX * (QT_STRING_VALUE_MAX + 16u) + 65536u)
+
+/* Fields in one line of a write batch, i.e. value columns sharing one
+ * timestamp column (a column group).  A water-quality sonde or a substation
+ * feeder reports tens of quantities; 256 is ample and bounds the fan-out of a
+ * column group (one value block per field) and the per-line decode work. */
+#define QT_FIELDS_PER_LINE_MAX 256u
+
 /* Blocks listed in one segment's index.  A segment is one flush of one
  * shard: 1M series x a few blocks fits with room; more is a corrupt count. */
 #define QT_SEGMENT_BLOCKS_MAX (16u << 20)
