@@ -78,6 +78,23 @@
  * make row appends quadratic (columns are found by a short scan). */
 #define QT_GROUP_FIELDS_MAX 1024u
 
+/* WAL file size at which the log starts a new file.  Small enough that
+ * replay reads a file in one piece and old files are deleted promptly after
+ * a flush; large enough that file creation (a directory fsync) is rare. */
+#define QT_WAL_FILE_BYTES_DEFAULT (64ull << 20)
+
+/* Bytes one group commit writes at most.  Bounds the latency of the writers
+ * that wait on it and, with the rotation size, the size of a WAL file. */
+#define QT_WAL_GROUP_BYTES_MAX (32u << 20)
+
+/* Largest WAL file replay accepts: rotation size + one group + one record.
+ * A larger file is not one qtdb wrote. */
+#define QT_WAL_FILE_READ_MAX (QT_WAL_FILE_BYTES_DEFAULT + QT_WAL_GROUP_BYTES_MAX + QT_WAL_RECORD_MAX)
+
+/* Longest "interval:MS" fsync period.  Beyond a minute the policy is "none"
+ * in all but name; operators should say so explicitly. */
+#define QT_FSYNC_INTERVAL_MAX_MS 60000u
+
 /* Bytes of a string value copied out of the last-value cache: the whole
  * value, since string values are bounded by QT_STRING_VALUE_MAX. */
 #define QT_LC_STRBUF QT_STRING_VALUE_MAX
