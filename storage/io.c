@@ -14,18 +14,18 @@
  */
 #include "storage/io.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <stdio.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
 #include "storage/io_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
 
 static_assert(QT_IO_REQ_BYTES_MAX <= 0x7ffff000u, "one request must fit Linux MAX_RW_COUNT");
 static_assert(QT_IO_QUEUE_DEPTH_DEFAULT <= QT_IO_QUEUE_DEPTH_MAX, "default within max");

@@ -73,8 +73,9 @@ struct qt_io_opts {
 /* Create a handle of `kind` (QT_IO_AUTO resolves to URING or POSIX).  opts
  * may be NULL.  On success *out owns the handle (free with qt_io_destroy).
  * Errors: QT_EINVAL bad option; QT_ENOMEM; for QT_IO_URING the probe's
- * -errno (QT_EINVAL "io: ... lacks opcode" when an opcode is missing), with
- * the reason in qt_err_detail() and in the log. */
+ * -errno (-EOPNOTSUPP when a needed opcode is missing), with the reason in
+ * qt_err_detail() and in the log.  QT_IO_AUTO never fails for io_uring
+ * reasons: it falls back to posix (qt_io_fallback_reason). */
 int qt_io_create(enum qt_io_kind kind, const struct qt_io_opts *opts, struct qt_io **out);
 
 /* Destroy a handle (NULL is fine).  The caller must have closed every fd it
@@ -194,13 +195,13 @@ int qt_io_write_file_atomic(struct qt_io *io, const char *dir, const char *name,
 
 /* Counters since create (relaxed, approximate under concurrency). */
 struct qt_io_stats {
-    uint64_t reads;          /* read requests completed (batch members count) */
-    uint64_t writes;         /* write requests, append_sync writes included */
-    uint64_t syncs;          /* fsync + fdatasync + dir syncs issued */
-    uint64_t bytes_read;     /* bytes returned by reads */
-    uint64_t bytes_written;  /* bytes written */
-    uint64_t resubmits;      /* short transfers continued or EINTR/EAGAIN retried */
-    uint64_t ring_submits;   /* io_uring_submit* calls (0 on posix) */
+    uint64_t reads;         /* read requests completed (batch members count) */
+    uint64_t writes;        /* write requests, append_sync writes included */
+    uint64_t syncs;         /* fsync + fdatasync + dir syncs issued */
+    uint64_t bytes_read;    /* bytes returned by reads */
+    uint64_t bytes_written; /* bytes written */
+    uint64_t resubmits;     /* short transfers continued or EINTR/EAGAIN retried */
+    uint64_t ring_submits;  /* io_uring_submit* calls (0 on posix) */
 };
 
 void qt_io_stats(const struct qt_io *io, struct qt_io_stats *out);

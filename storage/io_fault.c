@@ -33,6 +33,13 @@
  * pages clean after a writeback error, so a retried fsync "succeeds" with the
  * data gone: the behaviour that makes retrying wrong.
  */
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "format/qt_log.h"
+#include "storage/io_int.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -42,13 +49,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "format/qt_log.h"
-#include "storage/io_int.h"
 
 /* One unsynced write (data[len] at off) or truncate (to off; len 0). */
 struct pend {
@@ -87,12 +87,12 @@ struct dir_id {
 /* One name operation not yet made durable by a directory fsync. */
 struct nsop {
     enum ns_kind kind;
-    char *a, *b;    /* path; for rename a = from, b = to */
-    int keep_fd;    /* replaced/unlinked regular file, or -1 */
-    mode_t mode;    /* of the kept file or removed/replaced directory */
-    bool kept_dir;  /* rename replaced an (empty) directory */
+    char *a, *b;   /* path; for rename a = from, b = to */
+    int keep_fd;   /* replaced/unlinked regular file, or -1 */
+    mode_t mode;   /* of the kept file or removed/replaced directory */
+    bool kept_dir; /* rename replaced an (empty) directory */
     struct dir_id dir_a, dir_b;
-    uint8_t need;   /* bit 0: dir_a not synced yet; bit 1: dir_b */
+    uint8_t need; /* bit 0: dir_a not synced yet; bit 1: dir_b */
 };
 
 struct armed {
@@ -469,9 +469,9 @@ fault_write_batch(struct qt_io *io, struct qt_io_wreq *reqs, uint32_t n)
     pthread_mutex_lock(&f->mu);
     for (uint32_t i = 0; i < n; i++) {
         struct iovec iov = {.iov_base = (void *)reqs[i].buf, .iov_len = reqs[i].len};
-        reqs[i].res = f->crashed ? crashed_error()
-                                 : fault_write_locked(f, reqs[i].fd, &iov, 1, iov.iov_len,
-                                                      reqs[i].off);
+        reqs[i].res = f->crashed
+                          ? crashed_error()
+                          : fault_write_locked(f, reqs[i].fd, &iov, 1, iov.iov_len, reqs[i].off);
         if (reqs[i].res < 0 && first == 0)
             first = (int)reqs[i].res;
     }
@@ -546,8 +546,7 @@ static int ns_add(struct fault *f, enum ns_kind kind, const char *a, const char 
 /* open(2) without O_TRUNC (it becomes a pending truncate), noting whether
  * O_CREAT created the file. */
 static int
-open_tracking(struct qt_io *io, const char *path, int flags, unsigned mode, int *fd,
-              bool *created)
+open_tracking(struct qt_io *io, const char *path, int flags, unsigned mode, int *fd, bool *created)
 {
     int base = flags & ~O_TRUNC;
     *created = false;
@@ -894,9 +893,7 @@ ns_undo(struct qt_io *io, struct nsop *op)
 {
     int rc = 0;
     switch (op->kind) {
-    case NS_CREATE:
-        rc = unlink(op->a) == 0 || errno == ENOENT ? 0 : -errno;
-        break;
+    case NS_CREATE: rc = unlink(op->a) == 0 || errno == ENOENT ? 0 : -errno; break;
     case NS_RENAME:
         rc = rename(op->b, op->a) == 0 ? 0 : -errno;
         if (rc == 0 && op->keep_fd >= 0)
@@ -907,12 +904,8 @@ ns_undo(struct qt_io *io, struct nsop *op)
     case NS_UNLINK:
         rc = op->keep_fd >= 0 ? restore_copy(io, op->keep_fd, op->a, op->mode) : -ENOTSUP;
         break;
-    case NS_MKDIR:
-        rc = nftw(op->a, rm_tree_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -EIO;
-        break;
-    case NS_RMDIR:
-        rc = mkdir(op->a, op->mode & 07777) == 0 ? 0 : -errno;
-        break;
+    case NS_MKDIR: rc = nftw(op->a, rm_tree_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -EIO; break;
+    case NS_RMDIR: rc = mkdir(op->a, op->mode & 07777) == 0 ? 0 : -errno; break;
     }
     if (rc != 0)
         qt_log(QT_LOG_WARN, "io: fault crash: cannot undo name op %d on %s: %s", (int)op->kind,
@@ -931,7 +924,8 @@ crash_tear(struct qt_io *io, struct fnode *n, const struct pend *p, uint64_t *rn
     if (choice == 0)
         return 0; /* lost */
     for (uint64_t s = first; s < last && rc == 0; s++) {
-        bool keep = choice == 1 || (choice == 2 && s < prefix) || (choice == 3 && rng_next(rng) & 1);
+        bool keep =
+            choice == 1 || (choice == 2 && s < prefix) || (choice == 3 && rng_next(rng) & 1);
         if (!keep)
             continue;
         uint64_t lo = s * QT_IO_SECTOR_BYTES, hi = lo + QT_IO_SECTOR_BYTES;

@@ -12,12 +12,12 @@
 #ifndef QT_IO_INT_H
 #define QT_IO_INT_H
 
+#include "storage/io.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
-
-#include "storage/io.h"
 
 struct io_backend {
     const char *name;

@@ -17,15 +17,15 @@
  * The helpers here (io_posix_*) are also the real-I/O layer of the uring
  * backend (names, truncate, size) and of the fault backend (everything).
  */
+#include "format/qt_assert.h"
+#include "format/qt_limits.h"
+#include "storage/io_int.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "format/qt_assert.h"
-#include "format/qt_limits.h"
-#include "storage/io_int.h"
 
 static size_t
 min_size(size_t a, size_t b)

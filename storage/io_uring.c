@@ -24,6 +24,13 @@
  * QT_IO_ENTER_RETRY_MAX tries) stops the process: requests already in flight
  * would write into buffers the caller gets back, so no error return is safe.
  */
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "format/qt_log.h"
+#include "storage/io_int.h"
+
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
@@ -31,13 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "format/qt_log.h"
-#include "storage/io_int.h"
 
 enum { SLOT_EMPTY = 0, SLOT_READY = 1, SLOT_FAILED = 2 };
 
@@ -48,8 +48,8 @@ struct ring_slot {
 };
 
 struct ring_pool {
-    uint32_t n;            /* slots */
-    uint32_t setup_flags;  /* flags ring 0 was created with */
+    uint32_t n;           /* slots */
+    uint32_t setup_flags; /* flags ring 0 was created with */
     struct ring_slot *slot;
 };
 
@@ -486,8 +486,7 @@ setup_reason(int rc)
                    "is not privileged";
         default: return "io_uring_setup: EPERM: refused by seccomp, an LSM or the sysctl";
         }
-    case -EINVAL:
-        return "io_uring_setup: EINVAL: kernel rejected the ring parameters (too old?)";
+    case -EINVAL: return "io_uring_setup: EINVAL: kernel rejected the ring parameters (too old?)";
     case -EOPNOTSUPP: return "io_uring_setup: EOPNOTSUPP: io_uring not supported by this kernel";
     case -ENOMEM:
         return "io_uring_setup: ENOMEM: ring memory unavailable (RLIMIT_MEMLOCK or kernel "

@@ -3,6 +3,11 @@
  * (tests/run.sh runs both).  With "uring" the handle must really be io_uring:
  * creation failing is a test failure, never a silent fallback.
  */
+#include "format/qt_alloc.h"
+#include "format/qt_limits.h"
+#include "harness.h"
+#include "storage/io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,11 +18,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_limits.h"
-#include "harness.h"
-#include "storage/io.h"
 
 static enum qt_io_kind
 env_kind(void)
@@ -297,8 +297,10 @@ TEST(batches_larger_than_queue_depth)
     struct qt_io_rreq *r = qt_calloc(N, sizeof(*r));
     for (int i = 0; i < N; i++) {
         /* reverse order on disk, so the batch is not one sequential run */
-        w[i] = (struct qt_io_wreq){.fd = fd, .buf = src + i * BS, .len = BS, .off = (N - 1 - i) * BS};
-        r[i] = (struct qt_io_rreq){.fd = fd, .buf = dst + i * BS, .len = BS, .off = (N - 1 - i) * BS};
+        w[i] =
+            (struct qt_io_wreq){.fd = fd, .buf = src + i * BS, .len = BS, .off = (N - 1 - i) * BS};
+        r[i] =
+            (struct qt_io_rreq){.fd = fd, .buf = dst + i * BS, .len = BS, .off = (N - 1 - i) * BS};
     }
     CHECK_OK(qt_io_pwrite_batch(io, w, N));
     CHECK_OK(qt_io_pread_batch(io, r, N));
@@ -392,7 +394,9 @@ worker_run(void *arg)
         default: {
             struct qt_io_rreq r[16];
             for (int i = 0; i < 16; i++)
-                r[i] = (struct qt_io_rreq){.fd = w->shared_fd, .buf = buf + i * 4096, .len = 4096,
+                r[i] = (struct qt_io_rreq){.fd = w->shared_fd,
+                                           .buf = buf + i * 4096,
+                                           .len = 4096,
                                            .off = qt_test_rand(&rng) % (SHARED_BYTES - 4096)};
             w->failures += qt_io_pread_batch(w->io, r, 16) != 0;
             for (int i = 0; i < 16; i++)
@@ -658,7 +662,8 @@ TEST(short_write_at_file_size_limit)
     struct qt_io_stats st0, st1;
     qt_io_stats(io, &st0);
     int wrc = qt_io_pwrite(io, fd, buf, 1 << 17, 0);
-    struct iovec iov[2] = {{.iov_base = buf, .iov_len = 100}, {.iov_base = buf + 100, .iov_len = 100}};
+    struct iovec iov[2] = {{.iov_base = buf, .iov_len = 100},
+                           {.iov_base = buf + 100, .iov_len = 100}};
     int arc = qt_io_append_sync(io, fd, iov, 2, LIMIT - 50);
     qt_io_stats(io, &st1);
     setrlimit(RLIMIT_FSIZE, &old);
@@ -686,7 +691,7 @@ TEST(auto_falls_back_on_every_probe_failure)
         int err;
         const char *mention;
     } cases[] = {
-        {ENOSYS, "seccomp"}, {EPERM, "EPERM"},   {EINVAL, "EINVAL"},
+        {ENOSYS, "seccomp"},        {EPERM, "EPERM"},    {EINVAL, "EINVAL"},
         {EOPNOTSUPP, "EOPNOTSUPP"}, {ENOMEM, "MEMLOCK"}, {EFAULT, "io_uring_setup"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -4,17 +4,17 @@
  * reopened with the real backend named by QT_TEST_IO (posix or uring; run.sh
  * runs both) to check what survived, as the engine's recovery would.
  */
+#include "format/qt_alloc.h"
+#include "format/qt_limits.h"
+#include "harness.h"
+#include "storage/io.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_limits.h"
-#include "harness.h"
-#include "storage/io.h"
 
 static enum qt_io_kind
 env_kind(void)
@@ -127,7 +127,8 @@ TEST(nth_write_fails_once)
     CHECK_OK(qt_io_close(io, fd));
     qt_io_destroy(io);
     CHECK_EQ(slurp("f", got, sizeof(got)), 500);
-    CHECK(all_bytes(got, 100, 'a') && all_bytes(got + 200, 100, 0) && all_bytes(got + 400, 100, 'e'));
+    CHECK(all_bytes(got, 100, 'a') && all_bytes(got + 200, 100, 0) &&
+          all_bytes(got + 400, 100, 'e'));
 }
 
 TEST(persistent_enospc_until_disarmed)
@@ -611,7 +612,7 @@ TEST(arm_validates_and_counts)
     CHECK_EQ(qt_io_fault_count(io, QT_IO_OP_UNLINK), 1);
     int fd;
     CHECK_OK(qt_io_open(io, a, O_RDONLY | O_CREAT, 0644, &fd));
-    CHECK_RC(qt_io_pwrite(io, fd, "x", 1, 0), -EBADF);  /* read-only fd */
+    CHECK_RC(qt_io_pwrite(io, fd, "x", 1, 0), -EBADF); /* read-only fd */
     CHECK_RC(qt_io_ftruncate(io, fd, 0), -EINVAL);     /* as ftruncate(2) */
     CHECK_RC(qt_io_close(io, fd + 100), -EBADF);       /* not ours */
     CHECK_OK(qt_io_close(io, fd));
