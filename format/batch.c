@@ -16,12 +16,12 @@
  */
 #include "batch.h"
 
-#include <string.h>
-
 #include "qt_assert.h"
 #include "qt_bytes.h"
 #include "qt_err.h"
 #include "wal.h"
+
+#include <string.h>
 
 /* Smallest encodings, used to reject impossible counts before looping:
  * field = name_len + 1 name byte + vtype + 1 value byte; line = key_len +
@@ -279,8 +279,7 @@ field_get(const uint8_t *buf, size_t len, size_t *pos, uint32_t key_len, struct 
             return qt_fail(QT_ETRUNC, "batch: bool value truncated");
         f->v.b = buf[(*pos)++];
         return f->v.b <= 1 ? 0 : qt_fail(QT_ECORRUPT, "batch: bool value not 0 or 1");
-    case QT_VT_STRING:
-        return get_bytes(buf, len, pos, QT_STRING_VALUE_MAX, &f->v.s.p, &f->v.s.len);
+    case QT_VT_STRING: return get_bytes(buf, len, pos, QT_STRING_VALUE_MAX, &f->v.s.p, &f->v.s.len);
     }
     qt_unreachable();
 }

@@ -31,12 +31,12 @@
 #ifndef QT_BATCH_H
 #define QT_BATCH_H
 
+#include "codec.h"
+#include "qt_limits.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "codec.h"
-#include "qt_limits.h"
 
 /* First payload byte of a batch record; other WAL payload kinds get other
  * values (the WAL header stays the same).  On-disk value. */

@@ -49,13 +49,13 @@
 #ifndef QT_BLOCK_H
 #define QT_BLOCK_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "codec.h"
 #include "qt_limits.h"
 #include "stats.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 enum qt_block_kind {
     QT_BLOCK_TS = 1,
@@ -90,13 +90,13 @@ struct qt_block_info {
     int64_t ts_min, ts_max;
     uint32_t raw_len, stored_len;
     uint32_t encoding;
-    enum qt_vtype vtype;     /* 0 for TS blocks */
-    uint32_t presence_enc;   /* 0 without presence */
-    uint32_t n_values;       /* VALUE: present rows; TS: 0 */
+    enum qt_vtype vtype;   /* 0 for TS blocks */
+    uint32_t presence_enc; /* 0 without presence */
+    uint32_t n_values;     /* VALUE: present rows; TS: 0 */
     uint32_t presence_len;
-    struct qt_stats stats;   /* VALUE only */
-    uint32_t header_len;     /* 48 or 96 */
-    uint32_t block_len;      /* header + padded payload + checksum */
+    struct qt_stats stats; /* VALUE only */
+    uint32_t header_len;   /* 48 or 96 */
+    uint32_t block_len;    /* header + padded payload + checksum */
 };
 
 /* Worst-case block size for a TS block of n rows; also the scratch size
@@ -170,8 +170,9 @@ int qt_block_decode_ts(const uint8_t *buf, size_t len, uint8_t *scratch, size_t 
  *             cap elements); decoded strings point into buf or scratch.
  *   presence  receives n_rows bytes (1 present / 0 absent; all 1 without a
  *             presence column); cap elements.
- *   ts        NULL, or the aligned TS block's decoded n_rows timestamps:
- *             then ts_min/ts_max are checked against the present rows.
+ *   ts, ts_n  NULL/0, or the aligned TS block's decoded timestamps: then
+ *             ts_n must equal n_rows and ts_min/ts_max must be the
+ *             timestamps of the first and last present rows.
  * Cross-checks the decoded counts, encodings, popcount(presence) ==
  * n_values, and first/last against the values; the full statistics are
  * checked by qt_block_check_stats() (see DESIGN.md for the cost).
@@ -179,8 +180,8 @@ int qt_block_decode_ts(const uint8_t *buf, size_t len, uint8_t *scratch, size_t 
  * QT_ENOSPACE (cap below n_rows or scratch below raw_len).
  */
 int qt_block_decode_values(const uint8_t *buf, size_t len, uint8_t *scratch, size_t scratch_cap,
-                           const int64_t *ts, void *values, uint8_t *presence, uint32_t cap,
-                           struct qt_block_info *info);
+                           const int64_t *ts, uint32_t ts_n, void *values, uint8_t *presence,
+                           uint32_t cap, struct qt_block_info *info);
 
 /*
  * Recompute the statistics of decoded values and compare them bit for bit

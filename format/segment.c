@@ -24,12 +24,12 @@
  */
 #include "segment.h"
 
-#include <string.h>
-
 #include "qt_assert.h"
 #include "qt_bytes.h"
 #include "qt_err.h"
 #include "qt_hash.h"
+
+#include <string.h>
 
 static const uint8_t seg_magic[8] = {'Q', 'T', 'S', 'E', 'G', '\r', '\n', 0x1a};
 static const uint8_t seg_end_magic[8] = {'Q', 'T', 'S', 'E', 'G', 'E', 'N', 'D'};
@@ -443,7 +443,8 @@ ref_check(const struct qt_seg_chunk_ref *refs, uint32_t i, uint32_t n, uint64_t 
     uint32_t want_count = i + 1 < n ? QT_SEG_CHUNK_ENTRIES : last_count;
     if (r->offset != want_off)
         return qt_fail(code, "segment: chunk offset not contiguous from the index start");
-    if (r->count != want_count || (i + 1 == n && (r->count == 0 || r->count > QT_SEG_CHUNK_ENTRIES)))
+    if (r->count != want_count ||
+        (i + 1 == n && (r->count == 0 || r->count > QT_SEG_CHUNK_ENTRIES)))
         return qt_fail(code, "segment: chunk count wrong (all chunks but the last are full)");
     if (r->first_series > r->last_series)
         return qt_fail(code, "segment: chunk first series above its last");
@@ -453,8 +454,8 @@ ref_check(const struct qt_seg_chunk_ref *refs, uint32_t i, uint32_t n, uint64_t 
 }
 
 int
-qt_seg_metaindex_encode(const struct qt_seg_chunk_ref *refs, uint32_t n, uint8_t *out,
-                        size_t cap, size_t *out_len, uint64_t *checksum)
+qt_seg_metaindex_encode(const struct qt_seg_chunk_ref *refs, uint32_t n, uint8_t *out, size_t cap,
+                        size_t *out_len, uint64_t *checksum)
 {
     qt_assert(refs != NULL && out != NULL);
     qt_assert(out_len != NULL && checksum != NULL);

@@ -62,27 +62,28 @@
 #ifndef QT_SEGMENT_H
 #define QT_SEGMENT_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "block.h"
 #include "codec.h"
 #include "qt_limits.h"
 #include "stats.h"
 
-#define QT_SEG_HEADER_SIZE         64u
-#define QT_SEG_FOOTER_SIZE         128u
-#define QT_SEG_ENTRY_SIZE          112u
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QT_SEG_HEADER_SIZE          64u
+#define QT_SEG_FOOTER_SIZE          128u
+#define QT_SEG_ENTRY_SIZE           112u
 #define QT_SEG_METAINDEX_ENTRY_SIZE 32u
 /* Entries per index chunk: a reader fetches one chunk (28 KiB) to find a
  * series, and the metaindex stays at 1/256 of the index (32 bytes per
  * 256 blocks: 128 KiB for a million blocks).  On-disk constant. */
-#define QT_SEG_CHUNK_ENTRIES       256u
-#define QT_SEG_CHUNK_MAX_BYTES     (QT_SEG_CHUNK_ENTRIES * QT_SEG_ENTRY_SIZE + 8u)
-#define QT_SEG_CHUNKS_MAX          ((QT_SEGMENT_BLOCKS_MAX + QT_SEG_CHUNK_ENTRIES - 1) / QT_SEG_CHUNK_ENTRIES)
+#define QT_SEG_CHUNK_ENTRIES   256u
+#define QT_SEG_CHUNK_MAX_BYTES (QT_SEG_CHUNK_ENTRIES * QT_SEG_ENTRY_SIZE + 8u)
+#define QT_SEG_CHUNKS_MAX                                                                          \
+    ((QT_SEGMENT_BLOCKS_MAX + QT_SEG_CHUNK_ENTRIES - 1) / QT_SEG_CHUNK_ENTRIES)
 /* Largest key table entry: ids, vtype, two 2-byte varints, key bytes. */
-#define QT_SEG_KEY_MAX_BYTES       (17u + 2u + 2u + QT_SERIES_KEY_MAX)
+#define QT_SEG_KEY_MAX_BYTES (17u + 2u + 2u + QT_SERIES_KEY_MAX)
 
 struct qt_seg_header {
     uint32_t version; /* decode: the file's; encode writes QT_FORMAT_VERSION */
@@ -199,8 +200,7 @@ int qt_seg_chunk_encode(const struct qt_seg_entry *entries, uint32_t n, uint64_t
  * QT_ECHECKSUM, QT_ECORRUPT, QT_ENOSPACE.
  */
 int qt_seg_chunk_decode(const uint8_t *buf, size_t len, const struct qt_seg_footer *f,
-                        const struct qt_seg_chunk_ref *ref, struct qt_seg_entry *out,
-                        uint32_t cap);
+                        const struct qt_seg_chunk_ref *ref, struct qt_seg_entry *out, uint32_t cap);
 
 /* Encode n chunk refs into out[0..cap); *checksum receives the value for
  * the footer.  0, QT_EINVAL (refs not a valid sequence), QT_ENOSPACE. */
@@ -221,8 +221,7 @@ int qt_seg_metaindex_decode(const uint8_t *buf, size_t len, const struct qt_seg_
 /* First chunk that may hold series_id (refs sorted): the smallest i with
  * refs[i].last_series >= series_id, or n if none.  Read chunks from i while
  * refs[i].first_series <= series_id. */
-uint32_t qt_seg_metaindex_find(const struct qt_seg_chunk_ref *refs, uint32_t n,
-                               uint64_t series_id);
+uint32_t qt_seg_metaindex_find(const struct qt_seg_chunk_ref *refs, uint32_t n, uint64_t series_id);
 
 /* First entry with series_id >= the given one in a decoded chunk, or n. */
 uint32_t qt_seg_chunk_find(const struct qt_seg_entry *entries, uint32_t n, uint64_t series_id);

@@ -10,13 +10,13 @@
  */
 #include "stats.h"
 
-#include <math.h>
-#include <string.h>
-
 #include "qt_assert.h"
 #include "qt_bytes.h"
 #include "qt_err.h"
 #include "qt_limits.h"
+
+#include <math.h>
+#include <string.h>
 
 static void
 stats_float(const double *v, uint32_t n, struct qt_stats *s)
@@ -139,8 +139,7 @@ static int
 check_bool(const struct qt_stats *s)
 {
     int64_t lo = s->min.i, hi = s->max.i, sum = s->sum.i, n = s->count;
-    if ((uint64_t)lo > 1 || (uint64_t)hi > 1 || (uint64_t)s->first.i > 1 ||
-        (uint64_t)s->last.i > 1)
+    if ((uint64_t)lo > 1 || (uint64_t)hi > 1 || (uint64_t)s->first.i > 1 || (uint64_t)s->last.i > 1)
         return qt_fail(QT_ECORRUPT, "stats: bool slot not 0 or 1");
     if (lo > hi || s->first.i < lo || s->first.i > hi || s->last.i < lo || s->last.i > hi)
         return qt_fail(QT_ECORRUPT, "stats: bool first/last outside [min, max]");

@@ -28,10 +28,10 @@
 #ifndef QT_STATS_H
 #define QT_STATS_H
 
+#include "codec.h"
+
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "codec.h"
 
 /* Bytes of the five stored slots: min, max, sum, first, last. */
 #define QT_STATS_SIZE 40u

@@ -17,13 +17,13 @@
  */
 #include "wal.h"
 
-#include <lz4.h>
-#include <string.h>
-
 #include "qt_assert.h"
 #include "qt_bytes.h"
 #include "qt_err.h"
 #include "qt_hash.h"
+
+#include <lz4.h>
+#include <string.h>
 
 static_assert(QT_WAL_PAYLOAD_MAX < (uint32_t)INT32_MAX, "LZ4 sizes are int");
 static_assert(QT_WAL_HEADER_SIZE % 8 == 0, "header keeps 8-byte alignment");
@@ -64,9 +64,8 @@ wal_compress(uint8_t *out, uint32_t raw, uint8_t *scratch, size_t scratch_cap, u
 }
 
 int
-qt_wal_record_encode(uint64_t seq, const uint8_t *payload, size_t payload_len,
-                     uint8_t *scratch, size_t scratch_cap, uint8_t *out, size_t cap,
-                     size_t *out_len)
+qt_wal_record_encode(uint64_t seq, const uint8_t *payload, size_t payload_len, uint8_t *scratch,
+                     size_t scratch_cap, uint8_t *out, size_t cap, size_t *out_len)
 {
     qt_assert(out != NULL && out_len != NULL);
     qt_assert(payload != NULL || payload_len == 0);
@@ -123,8 +122,8 @@ wal_short_header(const uint8_t *h, size_t n)
 }
 
 int
-qt_wal_record_read(const uint8_t *buf, size_t len, size_t off, uint8_t *scratch,
-                   size_t scratch_cap, struct qt_wal_record *rec)
+qt_wal_record_read(const uint8_t *buf, size_t len, size_t off, uint8_t *scratch, size_t scratch_cap,
+                   struct qt_wal_record *rec)
 {
     qt_assert(off <= len && rec != NULL);
     qt_assert(buf != NULL || len == 0);

@@ -19,10 +19,10 @@
 #ifndef QT_WAL_H
 #define QT_WAL_H
 
+#include "qt_limits.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "qt_limits.h"
 
 #define QT_WAL_MAGIC       0x4C575451u /* "QTWL" as little-endian bytes */
 #define QT_WAL_HEADER_SIZE 32u
@@ -37,9 +37,9 @@
 struct qt_wal_record {
     uint64_t seq;
     uint32_t flags;
-    uint32_t raw_len;      /* == payload_len */
-    uint32_t stored_len;   /* bytes after the header on disk */
-    uint32_t record_len;   /* QT_WAL_HEADER_SIZE + stored_len: offset of the next record */
+    uint32_t raw_len;    /* == payload_len */
+    uint32_t stored_len; /* bytes after the header on disk */
+    uint32_t record_len; /* QT_WAL_HEADER_SIZE + stored_len: offset of the next record */
     const uint8_t *payload;
     uint32_t payload_len;
 };
@@ -61,9 +61,8 @@ size_t qt_wal_record_bound(size_t payload_len);
  * Returns 0, QT_ELIMIT (payload_len > QT_WAL_PAYLOAD_MAX) or QT_ENOSPACE
  * (cap < qt_wal_record_bound(payload_len)).
  */
-int qt_wal_record_encode(uint64_t seq, const uint8_t *payload, size_t payload_len,
-                         uint8_t *scratch, size_t scratch_cap, uint8_t *out, size_t cap,
-                         size_t *out_len);
+int qt_wal_record_encode(uint64_t seq, const uint8_t *payload, size_t payload_len, uint8_t *scratch,
+                         size_t scratch_cap, uint8_t *out, size_t cap, size_t *out_len);
 
 /*
  * Give an already framed record rec[0..len) (from qt_wal_record_encode)

@@ -4,14 +4,14 @@
  * every truncation, bit flips (no crash; accepted mutants re-encode to the
  * same values), limits at and past each bound, hostile prefixes and counts.
  */
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/batch.h"
 #include "format/qt_bytes.h"
 #include "format/wal.h"
 #include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define T_LINES  64
 #define T_FIELDS (T_LINES * 8)
@@ -149,8 +149,11 @@ TEST(same_timestamp_costs_one_byte)
     struct qt_batch_field f = {.name = "pm25", .name_len = 4, .vtype = QT_VT_INT, .v.i = 7};
     struct qt_batch_line l[3];
     for (int i = 0; i < 3; i++)
-        l[i] = (struct qt_batch_line){.key = "air,station=a1", .key_len = 14,
-                                      .ts = 1700000000000000000, .n_fields = 1, .fields = &f};
+        l[i] = (struct qt_batch_line){.key = "air,station=a1",
+                                      .key_len = 14,
+                                      .ts = 1700000000000000000,
+                                      .n_fields = 1,
+                                      .fields = &f};
     size_t one = qt_batch_size(l, 1), three = qt_batch_size(l, 3);
     /* line = 1 + 14 key, 1 ts delta (0), 1 n_fields, 1 + 4 name, 1 vtype, 1 value */
     CHECK_EQ(three - one, 2 * (1 + 14 + 1 + 1 + 1 + 4 + 1 + 1));
@@ -264,8 +267,8 @@ TEST(payload_limit)
     static struct qt_batch_line ls[64];
     static uint8_t small[16];
     for (uint32_t i = 0; i < QT_FIELDS_PER_LINE_MAX; i++)
-        fs[i] = (struct qt_batch_field){.name = "x", .name_len = 1, .vtype = QT_VT_STRING,
-                                        .v.s = {.p = s, .len = sizeof(s)}};
+        fs[i] = (struct qt_batch_field){
+            .name = "x", .name_len = 1, .vtype = QT_VT_STRING, .v.s = {.p = s, .len = sizeof(s)}};
     for (int i = 0; i < 64; i++)
         ls[i] = (struct qt_batch_line){
             .key = "m", .key_len = 1, .ts = i, .n_fields = QT_FIELDS_PER_LINE_MAX, .fields = fs};

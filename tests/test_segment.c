@@ -7,15 +7,15 @@
  * metaindexes and key tables (re-checksummed so the field checks are hit);
  * writer and encoder misuse; lookups against linear search.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_assert.h"
 #include "format/qt_bytes.h"
 #include "format/qt_hash.h"
 #include "format/segment.h"
 #include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define MAX_GROUPS  64
 #define MAX_FIELDS  4
@@ -66,8 +66,10 @@ make_stats(uint64_t *rng, enum qt_vtype vt, uint32_t n, struct qt_stats *s)
         b[i] = (uint8_t)(r & 1);
         str[i] = (struct qt_str){"x", 1};
     }
-    v = vt == QT_VT_FLOAT ? (const void *)f : vt == QT_VT_INT ? (const void *)i64
-        : vt == QT_VT_BOOL ? (const void *)b : v;
+    v = vt == QT_VT_FLOAT  ? (const void *)f
+        : vt == QT_VT_INT  ? (const void *)i64
+        : vt == QT_VT_BOOL ? (const void *)b
+                           : v;
     qt_assert(qt_stats_compute(vt, v, n, s) == 0);
 }
 
@@ -103,10 +105,13 @@ build_blocks_and_entries(uint64_t *rng, uint32_t groups, uint32_t fields, uint32
             char *fk = B.text + tu;
             int fl = snprintf(fk, 16, "f%u", f);
             tu += (size_t)fl;
-            B.keys[B.n_keys++] = (struct qt_seg_key){
-                .series_id = qt_test_rand(rng), .group_id = gid,
-                .vtype = (enum qt_vtype)(1 + (g + f) % 4), .group_key = gk,
-                .group_key_len = (uint32_t)gl, .field = fk, .field_len = (uint32_t)fl};
+            B.keys[B.n_keys++] = (struct qt_seg_key){.series_id = qt_test_rand(rng),
+                                                     .group_id = gid,
+                                                     .vtype = (enum qt_vtype)(1 + (g + f) % 4),
+                                                     .group_key = gk,
+                                                     .group_key_len = (uint32_t)gl,
+                                                     .field = fk,
+                                                     .field_len = (uint32_t)fl};
         }
     }
     qsort(B.keys, B.n_keys, sizeof(B.keys[0]), cmp_key);
@@ -125,7 +130,8 @@ build_blocks_and_entries(uint64_t *rng, uint32_t groups, uint32_t fields, uint32
             e->value_block_off = val_off[g][f][s];
             e->value_block_len = val_len[g][f][s];
             e->n_rows = rows[g][s];
-            e->n_values = qt_test_rand(rng) % 2 ? e->n_rows : 1 + (uint32_t)(qt_test_rand(rng) % e->n_rows);
+            e->n_values =
+                qt_test_rand(rng) % 2 ? e->n_rows : 1 + (uint32_t)(qt_test_rand(rng) % e->n_rows);
             e->ts_min = shard_start + (int64_t)s * 2000 + (int64_t)(qt_test_rand(rng) % 10);
             e->ts_max = e->ts_min + e->n_values - 1 + (int64_t)(qt_test_rand(rng) % 500);
             e->vtype = key->vtype;
@@ -148,7 +154,8 @@ build(uint64_t seed, uint32_t groups, uint32_t fields, uint32_t slices)
     uint64_t rng = seed;
     B.hdr = (struct qt_seg_header){.shard_start_ns = shard_start,
                                    .shard_duration_ns = 86400000000000ll,
-                                   .segment_seq = 42, .created_ns = 1};
+                                   .segment_seq = 42,
+                                   .created_ns = 1};
     int rc = qt_seg_header_encode(&B.hdr, B.file, FILE_CAP);
     uint64_t keytab_off = build_blocks_and_entries(&rng, groups, fields, slices);
     struct qt_seg_footer f = {.segment_seq = 42, .keytab_off = keytab_off, .n_groups = groups};
@@ -237,8 +244,8 @@ entry_equal(const struct qt_seg_entry *a, const struct qt_seg_entry *b)
 TEST(roundtrip_sizes)
 {
     /* entries = groups * fields * slices: 1, 255 (+/-), 256, 257, 512, 1024 */
-    const uint32_t cfg[][3] = {{1, 1, 1}, {51, 5 - 4, 5}, {64, 4, 1}, {1, 1, 8},
-                               {64, 4, 2}, {37, 3, 7},    {64, 4, 4}, {3, 4, 8}};
+    const uint32_t cfg[][3] = {{1, 1, 1},  {51, 5 - 4, 5}, {64, 4, 1}, {1, 1, 8},
+                               {64, 4, 2}, {37, 3, 7},     {64, 4, 4}, {3, 4, 8}};
     for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
         CHECK_OK(build(qt_test_seed() + c, cfg[c][0], cfg[c][1], cfg[c][2]));
         CHECK_OK(read_all(B.file, B.size));
@@ -269,8 +276,7 @@ TEST(lookups_match_linear_search)
     CHECK_OK(read_all(B.file, B.size));
     uint64_t rng = qt_test_seed();
     for (int q = 0; q < 2000; q++) {
-        uint64_t id = q % 2 ? B.keys[qt_test_rand(&rng) % B.n_keys].series_id
-                            : qt_test_rand(&rng);
+        uint64_t id = q % 2 ? B.keys[qt_test_rand(&rng) % B.n_keys].series_id : qt_test_rand(&rng);
         uint32_t k = qt_seg_keytab_find(r_keys, B.n_keys, id), lk = B.n_keys;
         for (uint32_t i = 0; i < B.n_keys; i++)
             if (r_keys[i].series_id == id)
@@ -356,12 +362,12 @@ TEST(hostile_footers)
     CHECK_RC(footer_with(8, QT_FORMAT_VERSION + 1, 4), QT_EVERSION);
     CHECK_RC(footer_with(8, 0, 4), QT_ECORRUPT);
     CHECK_RC(footer_with(0, 0, 8), QT_EMAGIC);
-    CHECK_RC(footer_with(12, 1, 4), QT_ECORRUPT);             /* flags */
-    CHECK_RC(footer_with(76, 1, 4), QT_ECORRUPT);             /* reserved */
+    CHECK_RC(footer_with(12, 1, 4), QT_ECORRUPT);                /* flags */
+    CHECK_RC(footer_with(76, 1, 4), QT_ECORRUPT);                /* reserved */
     CHECK_RC(footer_with(24, f.keytab_off + 8, 8), QT_ECORRUPT); /* key table overlaps index */
     CHECK_RC(footer_with(24, f.keytab_off + 4, 8), QT_ECORRUPT); /* misaligned */
-    CHECK_RC(footer_with(24, UINT64_MAX - 7, 8), QT_ECORRUPT);  /* offset past end */
-    CHECK_RC(footer_with(32, UINT64_MAX - 7, 8), QT_ECORRUPT);  /* huge length */
+    CHECK_RC(footer_with(24, UINT64_MAX - 7, 8), QT_ECORRUPT);   /* offset past end */
+    CHECK_RC(footer_with(32, UINT64_MAX - 7, 8), QT_ECORRUPT);   /* huge length */
     CHECK_RC(footer_with(32, f.keytab_len - 8, 8), QT_ECORRUPT); /* gap before index */
     CHECK_RC(footer_with(40, f.index_off - 8, 8), QT_ECORRUPT);
     CHECK_RC(footer_with(48, f.index_len + 8, 8), QT_ECORRUPT);
@@ -378,8 +384,7 @@ TEST(hostile_footers)
     CHECK_RC(footer_with(88, (uint64_t)INT64_MAX, 8), QT_ECORRUPT); /* ts_min > ts_max */
     /* Footer that claims a file larger or smaller than it is. */
     struct qt_seg_footer g;
-    CHECK_RC(qt_seg_footer_decode(footer_bytes(), QT_SEG_FOOTER_SIZE, B.size + 8, &g),
-             QT_ECORRUPT);
+    CHECK_RC(qt_seg_footer_decode(footer_bytes(), QT_SEG_FOOTER_SIZE, B.size + 8, &g), QT_ECORRUPT);
     CHECK_RC(qt_seg_footer_decode(footer_bytes(), QT_SEG_FOOTER_SIZE, 100, &g), QT_ETRUNC);
     CHECK_RC(qt_seg_footer_decode(footer_bytes(), QT_SEG_FOOTER_SIZE - 1, B.size, &g), QT_ETRUNC);
     /* Unchanged footer still good. */
@@ -454,40 +459,132 @@ chunk_with(uint32_t i, void (*fn)(uint8_t *entry, uint8_t *next))
     return rc;
 }
 
-static void p_vtype(uint8_t *e, uint8_t *n) { (void)n; e[64] = 9; }
-static void p_reserved(uint8_t *e, uint8_t *n) { (void)n; e[65] = 1; }
-static void p_reserved2(uint8_t *e, uint8_t *n) { (void)n; e[70] = 1; }
-static void p_nvalues(uint8_t *e, uint8_t *n) { (void)n; qt_store_le32(e + 44, qt_load_le32(e + 40) + 1); }
-static void p_nrows0(uint8_t *e, uint8_t *n) { (void)n; qt_store_le32(e + 40, 0); }
-static void p_nrows_big(uint8_t *e, uint8_t *n) { (void)n; qt_store_le32(e + 40, QT_BLOCK_POINTS_MAX + 1); }
-static void p_presence(uint8_t *e, uint8_t *n) { (void)n; e[66] ^= QT_BLOCK_F_PRESENCE; }
-static void p_flags(uint8_t *e, uint8_t *n) { (void)n; e[67] = 0x80; }
-static void p_off_past(uint8_t *e, uint8_t *n) { (void)n; qt_store_le64(e + 24, r_footer.keytab_off); }
-static void p_off_huge(uint8_t *e, uint8_t *n) { (void)n; qt_store_le64(e + 16, UINT64_MAX - 7); }
-static void p_off_header(uint8_t *e, uint8_t *n) { (void)n; qt_store_le64(e + 16, 0); }
-static void p_off_align(uint8_t *e, uint8_t *n) { (void)n; qt_store_le64(e + 16, qt_load_le64(e + 16) + 4); }
-static void p_len_small(uint8_t *e, uint8_t *n) { (void)n; qt_store_le32(e + 36, 8); }
-static void p_len_huge(uint8_t *e, uint8_t *n) { (void)n; qt_store_le32(e + 36, UINT32_MAX & ~7u); }
-static void p_overlap(uint8_t *e, uint8_t *n) { (void)n; qt_store_le64(e + 24, qt_load_le64(e + 16)); }
-static void p_ts(uint8_t *e, uint8_t *n) { (void)n; qt_store_le64(e + 48, qt_load_le64(e + 56) + 1); }
-static void p_stats(uint8_t *e, uint8_t *n) { (void)n; e[72 + 7] ^= 0x40; e[80 + 7] ^= 0x40; e[72 + 6] ^= 0x10; }
-static void p_swap(uint8_t *e, uint8_t *n)
+static void
+p_vtype(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    e[64] = 9;
+}
+static void
+p_reserved(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    e[65] = 1;
+}
+static void
+p_reserved2(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    e[70] = 1;
+}
+static void
+p_nvalues(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le32(e + 44, qt_load_le32(e + 40) + 1);
+}
+static void
+p_nrows0(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le32(e + 40, 0);
+}
+static void
+p_nrows_big(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le32(e + 40, QT_BLOCK_POINTS_MAX + 1);
+}
+static void
+p_presence(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    e[66] ^= QT_BLOCK_F_PRESENCE;
+}
+static void
+p_flags(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    e[67] = 0x80;
+}
+static void
+p_off_past(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le64(e + 24, r_footer.keytab_off);
+}
+static void
+p_off_huge(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le64(e + 16, UINT64_MAX - 7);
+}
+static void
+p_off_header(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le64(e + 16, 0);
+}
+static void
+p_off_align(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le64(e + 16, qt_load_le64(e + 16) + 4);
+}
+static void
+p_len_small(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le32(e + 36, 8);
+}
+static void
+p_len_huge(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le32(e + 36, UINT32_MAX & ~7u);
+}
+static void
+p_overlap(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le64(e + 24, qt_load_le64(e + 16));
+}
+static void
+p_ts(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    qt_store_le64(e + 48, qt_load_le64(e + 56) + 1);
+}
+static void
+p_stats(uint8_t *e, uint8_t *n)
+{
+    (void)n;
+    e[72 + 7] ^= 0x40;
+    e[80 + 7] ^= 0x40;
+    e[72 + 6] ^= 0x10;
+}
+static void
+p_swap(uint8_t *e, uint8_t *n)
 {
     uint8_t t[QT_SEG_ENTRY_SIZE];
     memcpy(t, e, sizeof(t));
     memcpy(e, n, sizeof(t));
     memcpy(n, t, sizeof(t));
 }
-static void p_same_series(uint8_t *e, uint8_t *n) { memcpy(n, e, 8); }
+static void
+p_same_series(uint8_t *e, uint8_t *n)
+{
+    memcpy(n, e, 8);
+}
 
 TEST(hostile_chunk_entries)
 {
     CHECK_OK(build(qt_test_seed() ^ 0xc4, 8, 2, 2)); /* 32 entries, one chunk */
     CHECK_OK(read_all(B.file, B.size));
     void (*bad[])(uint8_t *, uint8_t *) = {
-        p_vtype,    p_reserved,  p_reserved2, p_nvalues,  p_nrows0,    p_nrows_big,
-        p_presence, p_flags,     p_off_past,  p_off_huge, p_off_header, p_off_align,
-        p_len_small, p_len_huge, p_overlap,   p_ts,       p_swap,      p_same_series};
+        p_vtype,     p_reserved, p_reserved2, p_nvalues,  p_nrows0,     p_nrows_big,
+        p_presence,  p_flags,    p_off_past,  p_off_huge, p_off_header, p_off_align,
+        p_len_small, p_len_huge, p_overlap,   p_ts,       p_swap,       p_same_series};
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         int rc = chunk_with(1, bad[k]); /* entries 1 and 2: different series */
         if (rc != QT_ECORRUPT) {
@@ -546,20 +643,19 @@ TEST(hostile_metaindex)
     CHECK_EQ(r_footer.n_chunks, 3);
     struct qt_seg_chunk_ref r1 = r_refs[1];
     CHECK_OK(meta_with(1, 16, r1.offset, 8));
-    CHECK_RC(meta_with(1, 16, r1.offset + 8, 8), QT_ECORRUPT);   /* offset shifted */
+    CHECK_RC(meta_with(1, 16, r1.offset + 8, 8), QT_ECORRUPT); /* offset shifted */
     CHECK_RC(meta_with(1, 16, UINT64_MAX, 8), QT_ECORRUPT);
-    CHECK_RC(meta_with(1, 24, 255, 4), QT_ECORRUPT);             /* not full */
-    CHECK_RC(meta_with(2, 24, 89, 4), QT_ECORRUPT);              /* last count */
+    CHECK_RC(meta_with(1, 24, 255, 4), QT_ECORRUPT); /* not full */
+    CHECK_RC(meta_with(2, 24, 89, 4), QT_ECORRUPT);  /* last count */
     CHECK_RC(meta_with(2, 24, 0, 4), QT_ECORRUPT);
-    CHECK_RC(meta_with(1, 28, 1, 4), QT_ECORRUPT);               /* reserved */
-    CHECK_RC(meta_with(1, 0, r1.last_series + 1, 8), QT_ECORRUPT);   /* first > last */
+    CHECK_RC(meta_with(1, 28, 1, 4), QT_ECORRUPT);                        /* reserved */
+    CHECK_RC(meta_with(1, 0, r1.last_series + 1, 8), QT_ECORRUPT);        /* first > last */
     CHECK_RC(meta_with(1, 0, r_refs[0].last_series - 1, 8), QT_ECORRUPT); /* descending */
     /* Lengths and checksum. */
     uint8_t *m = B.file + qt_seg_metaindex_off(&r_footer);
     CHECK_RC(qt_seg_metaindex_decode(m, r_footer.metaindex_len - 1, &r_footer, r_refs, 8),
              QT_ETRUNC);
-    CHECK_RC(qt_seg_metaindex_decode(m, r_footer.metaindex_len, &r_footer, r_refs, 2),
-             QT_ENOSPACE);
+    CHECK_RC(qt_seg_metaindex_decode(m, r_footer.metaindex_len, &r_footer, r_refs, 2), QT_ENOSPACE);
     m[3] ^= 1;
     CHECK_RC(qt_seg_metaindex_decode(m, r_footer.metaindex_len, &r_footer, r_refs, 8),
              QT_ECHECKSUM);
@@ -603,8 +699,8 @@ TEST(hostile_key_tables)
     CHECK_OK(read_all(B.file, B.size));
     const uint8_t zero8[8] = {0}, ff8[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     const uint8_t vt9 = 9, len0 = 0, big[2] = {0xff, 0x7f};
-    CHECK_RC(keytab_patch(0, ff8, 8), QT_ECORRUPT);  /* first id above the second */
-    CHECK_RC(keytab_patch(16, &vt9, 1), QT_ECORRUPT); /* vtype */
+    CHECK_RC(keytab_patch(0, ff8, 8), QT_ECORRUPT);    /* first id above the second */
+    CHECK_RC(keytab_patch(16, &vt9, 1), QT_ECORRUPT);  /* vtype */
     CHECK_RC(keytab_patch(17, &len0, 1), QT_ECORRUPT); /* empty group key */
     int rc = keytab_patch(17, big, 2);                 /* group key length 16383 */
     CHECK(rc == QT_ELIMIT);
@@ -681,13 +777,22 @@ TEST(entry_against_block_headers)
 {
     CHECK_OK(build(qt_test_seed() ^ 0xeb, 2, 2, 1));
     const struct qt_seg_entry *e = &B.entries[0];
-    struct qt_block_info ts = {.kind = QT_BLOCK_TS, .n_rows = e->n_rows, .id = e->group_id,
-                               .ts_min = e->ts_min - 1, .ts_max = e->ts_max + 1,
+    struct qt_block_info ts = {.kind = QT_BLOCK_TS,
+                               .n_rows = e->n_rows,
+                               .id = e->group_id,
+                               .ts_min = e->ts_min - 1,
+                               .ts_max = e->ts_max + 1,
                                .block_len = e->ts_block_len};
-    struct qt_block_info val = {.kind = QT_BLOCK_VALUE, .n_rows = e->n_rows,
-                                .id = e->series_id, .ts_min = e->ts_min, .ts_max = e->ts_max,
-                                .n_values = e->n_values, .vtype = e->vtype, .flags = e->flags,
-                                .block_len = e->value_block_len, .stats = e->stats};
+    struct qt_block_info val = {.kind = QT_BLOCK_VALUE,
+                                .n_rows = e->n_rows,
+                                .id = e->series_id,
+                                .ts_min = e->ts_min,
+                                .ts_max = e->ts_max,
+                                .n_values = e->n_values,
+                                .vtype = e->vtype,
+                                .flags = e->flags,
+                                .block_len = e->value_block_len,
+                                .stats = e->stats};
     CHECK_OK(qt_seg_entry_check_blocks(e, &ts, &val));
     struct qt_block_info t2 = ts, v2 = val;
     t2.id++;

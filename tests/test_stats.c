@@ -5,13 +5,13 @@
  * computed result and rejecting each kind of implausible stored value, and
  * the 40-byte store/load round trip.
  */
-#include <math.h>
-#include <string.h>
-
 #include "format/qt_bytes.h"
 #include "format/qt_limits.h"
 #include "format/stats.h"
 #include "harness.h"
+
+#include <math.h>
+#include <string.h>
 
 static double fv[QT_BLOCK_POINTS_MAX];
 static int64_t iv[QT_BLOCK_POINTS_MAX];

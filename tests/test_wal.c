@@ -6,13 +6,13 @@
  * XXH3-64 of the concatenated bytes.  (run.sh runs this binary twice, once
  * per I/O backend; it does no I/O.)
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_bytes.h"
 #include "format/qt_hash.h"
 #include "format/wal.h"
 #include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static uint8_t scratch[1 << 16];
 
@@ -107,9 +107,8 @@ TEST(every_truncation_is_torn_tail)
     for (int variant = 0; variant < 4; variant++) {
         fill_payload(payload, sizeof(payload), &rng, variant & 1);
         size_t len;
-        CHECK_OK(qt_wal_record_encode(42, payload, sizeof(payload),
-                                      (variant & 2) ? scratch : NULL, sizeof(scratch), buf,
-                                      sizeof(buf), &len));
+        CHECK_OK(qt_wal_record_encode(42, payload, sizeof(payload), (variant & 2) ? scratch : NULL,
+                                      sizeof(scratch), buf, sizeof(buf), &len));
         for (size_t cut = 0; cut < len; cut++) {
             struct qt_wal_record r;
             CHECK_RC(qt_wal_record_read(buf, cut, 0, scratch, sizeof(scratch), &r), QT_ETRUNC);
@@ -205,8 +204,8 @@ TEST(scratch_and_cap_limits)
     struct qt_wal_record r;
     CHECK_RC(qt_wal_record_encode(1, p, sizeof(p), NULL, 0, buf, sizeof(p) + 31, &len),
              QT_ENOSPACE);
-    CHECK_OK(qt_wal_record_encode(1, p, sizeof(p), scratch, sizeof(scratch), buf, sizeof(buf),
-                                  &len));
+    CHECK_OK(
+        qt_wal_record_encode(1, p, sizeof(p), scratch, sizeof(scratch), buf, sizeof(buf), &len));
     CHECK(qt_load_le32(buf + 4) & QT_WAL_F_LZ4);
     CHECK_RC(qt_wal_record_read(buf, len, 0, scratch, sizeof(p) - 1, &r), QT_ENOSPACE);
     CHECK_RC(qt_wal_record_read(buf, len, 0, NULL, 0, &r), QT_ENOSPACE);
