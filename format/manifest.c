@@ -1,14 +1,14 @@
 /*
  * manifest.c -- MANIFEST encode/decode (see manifest.h; DESIGN.md "MANIFEST").
  *
- * Header (48 bytes):
+ * Header (56 bytes):
  *   0 u32 magic "QTMF"   4 u32 format version   8 u64 generation
  *  16 u64 wal_checkpoint 24 u64 next_segment_seq 32 i64 shard_duration_ns
- *  40 u32 n_segments     44 u32 flags
+ *  40 u32 n_segments     44 u32 flags           48 u64 catalog_bytes
  * Entry (64 bytes):
  *   0 i64 shard_start_ns 8 u64 seq  16 u64 file_bytes  24 u64 file_xxh3
  *  32 i64 ts_min  40 i64 ts_max  48 u64 points  56 u32 series  60 u32 level
- * Trailer: u64 XXH3-64 of bytes [0 .. 48 + 64n), canonical byte order.
+ * Trailer: u64 XXH3-64 of bytes [0 .. 56 + 64n), canonical byte order.
  */
 #include "manifest.h"
 
@@ -104,6 +104,7 @@ qt_manifest_encode(const struct qt_manifest_hdr *hdr, const struct qt_manifest_s
     qt_store_le64(out + 32, (uint64_t)hdr->shard_duration_ns);
     qt_store_le32(out + 40, n);
     qt_store_le32(out + 44, hdr->flags);
+    qt_store_le64(out + 48, hdr->catalog_bytes);
     for (uint32_t i = 0; i < n; i++) {
         /* Pair assertion: the decoder checks the same properties. */
         qt_assert(manifest_check_entry(hdr, &segs[i]) == 0);
@@ -133,6 +134,7 @@ qt_manifest_decode_header(const uint8_t *buf, size_t len, struct qt_manifest_hdr
     hdr->shard_duration_ns = (int64_t)qt_load_le64(buf + 32);
     hdr->n_segments = qt_load_le32(buf + 40);
     hdr->flags = qt_load_le32(buf + 44);
+    hdr->catalog_bytes = qt_load_le64(buf + 48);
     if (hdr->n_segments > QT_MANIFEST_SEGMENTS_MAX)
         return qt_fail(QT_ECORRUPT, "manifest: segment count above limit");
     size_t need = qt_manifest_bound(hdr->n_segments);

@@ -8,7 +8,7 @@
  * an interrupted flush or compaction and is removed at open.
  *
  * Layout (DESIGN.md "MANIFEST"), little-endian, version QT_FORMAT_VERSION:
- *   header 48 bytes | n_segments x 64-byte entries | 8-byte XXH3 (canonical)
+ *   header 56 bytes | n_segments x 64-byte entries | 8-byte XXH3 (canonical)
  *   over everything before it.
  * Pure functions: no I/O, no allocation.
  */
@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #define QT_MANIFEST_MAGIC 0x464d5451u /* "QTMF" little-endian */
-#define QT_MANIFEST_HEADER_BYTES 48u
+#define QT_MANIFEST_HEADER_BYTES 56u
 #define QT_MANIFEST_ENTRY_BYTES 64u
 
 struct qt_manifest_hdr {
@@ -29,6 +29,7 @@ struct qt_manifest_hdr {
     int64_t shard_duration_ns;
     uint32_t n_segments;
     uint32_t flags;           /* reserved, 0 */
+    uint64_t catalog_bytes;   /* catalog log bytes durable when this was written */
 };
 
 struct qt_manifest_seg {

@@ -21,6 +21,7 @@ sample(struct qt_manifest_hdr *h, struct qt_manifest_seg *s, uint32_t n)
     h->next_segment_seq = 100;
     h->shard_duration_ns = DAY;
     h->n_segments = n;
+    h->catalog_bytes = 777;
     for (uint32_t i = 0; i < n; i++) {
         int64_t start = (int64_t)(20770 + i / 3) * DAY;
         s[i] = (struct qt_manifest_seg){.shard_start_ns = start, .seq = i + 1,
@@ -101,10 +102,10 @@ TEST(hostile_contents_rejected)
         {32, 0, QT_ECORRUPT},                 /* zero shard duration */
         {40, 4, QT_ETRUNC},                   /* more entries than bytes */
         {40, 0xffffffff, QT_ECORRUPT},        /* count above limit */
-        {48 + 8, 500, QT_ECORRUPT},           /* seq >= next_segment_seq */
-        {48 + 32, 1, QT_ECORRUPT},            /* ts_min outside shard */
-        {48 + 64 + 8, 1, QT_ECORRUPT},        /* entries out of order */
-        {48 + 16, 0, QT_ECORRUPT},            /* empty file */
+        {56 + 8, 500, QT_ECORRUPT},           /* seq >= next_segment_seq */
+        {56 + 32, 1, QT_ECORRUPT},            /* ts_min outside shard */
+        {56 + 64 + 8, 1, QT_ECORRUPT},        /* entries out of order */
+        {56 + 16, 0, QT_ECORRUPT},            /* empty file */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         memcpy(bad, buf, len);
