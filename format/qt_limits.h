@@ -95,6 +95,30 @@
  * in all but name; operators should say so explicitly. */
 #define QT_FSYNC_INTERVAL_MAX_MS 60000u
 
+/* Default memtable budget.  Bigger memtables mean bigger blocks (better
+ * compression, fewer segments) at the price of memory and replay time;
+ * 256 MiB holds ~20M points of city data, minutes to an hour of a node's
+ * ingest, replayed in seconds. */
+#define QT_MEM_BUDGET_DEFAULT (256ull << 20)
+
+/* Flush a memtable whose oldest row is this old even if it is not full, so
+ * WAL files are recycled and replay after a crash stays short. */
+#define QT_FLUSH_AGE_DEFAULT_MS (10u * 60u * 1000u)
+
+/* Default shard (time partition) length: one day.  Retention drops whole
+ * shards and the city's reports are daily, so a day is the natural unit. */
+#define QT_SHARD_DURATION_DEFAULT (86400ll * 1000000000ll)
+
+/* Shards one flush may touch.  Late data after an outage spans a few days
+ * at most; a memtable spanning more is flushed shard by shard anyway. */
+#define QT_FLUSH_SHARDS_MAX 4096u
+
+/* Blocks of one series a scan may hold decoded at once: blocks from
+ * different segments whose time ranges overlap (late data flushed again and
+ * again over the same hours before compaction merges them).  Each costs
+ * ~250 KiB of buffers; 64 bounds a scan at ~16 MiB. */
+#define QT_SCAN_SOURCES_MAX 64u
+
 /* Bytes of a string value copied out of the last-value cache: the whole
  * value, since string values are bounded by QT_STRING_VALUE_MAX. */
 #define QT_LC_STRBUF QT_STRING_VALUE_MAX
