@@ -12,6 +12,8 @@
 #include "qt_bytes.h"
 #include "qt_err.h"
 
+#include <string.h>
+
 void
 qt_bp_pack(const uint64_t *in, uint32_t n, uint32_t width, uint8_t *out)
 {
@@ -76,8 +78,17 @@ qt_bp_unpack(const uint8_t *buf, uint32_t n, uint32_t width, uint64_t *out)
         uint32_t i = 0;
         for (; i < fast; i++, bit += width)
             out[i] = (qt_load_le64(buf + (bit >> 3)) >> (bit & 7)) & mask;
+        if (i == n)
+            return;
+        /* The rest start within the last 15 bytes: copy those once into a
+         * zero-padded window so the same one-load loop serves them. */
+        uint8_t tail[32] = {0};
+        size_t at0 = (size_t)(bit >> 3);
+        qt_assert(end - at0 <= 16);
+        memcpy(tail, buf + at0, end - at0);
+        bit -= (uint64_t)at0 * 8;
         for (; i < n; i++, bit += width)
-            out[i] = (bp_window_tail(buf, end, (size_t)(bit >> 3)) >> (bit & 7)) & mask;
+            out[i] = (qt_load_le64(tail + (bit >> 3)) >> (bit & 7)) & mask;
         return;
     }
     /* Wide values may straddle 9 bytes: combine two windows. */

@@ -36,7 +36,7 @@ enum qt_vtype {
 enum qt_encoding {
     /* timestamps */
     QT_ENC_TS_CONST = 1, /* first, delta: every delta identical */
-    QT_ENC_TS_DOD = 2,   /* GCD unit + delta-of-delta, FOR-packed per 128-value run */
+    QT_ENC_TS_DOD = 2,   /* GCD unit + delta or delta-of-delta, patched FOR per 128-value run */
     QT_ENC_TS_RAW = 3,   /* plain int64s (fallback) */
     /* integers */
     QT_ENC_INT_CONST = 16,

@@ -22,6 +22,18 @@
  * worst-case encoder expansion (exceptions lists, dictionary). */
 #define QT_BLOCK_PAYLOAD_MAX (QT_BLOCK_POINTS_MAX * 18u + 4096u)
 
+/* Largest decimal exponent e (and factor f <= e) of the float codec's ALP
+ * encodings: v = d * 10^f * 10^-e.  10^18 is the largest power of ten below
+ * 2^63, and 17 significant digits already pin down any double, so a larger
+ * e never turns an exception into a decimal.  On-disk: decoders reject more. */
+#define QT_FLT_EXP_MAX 18u
+
+/* Longest frame-of-reference run of the float codec's ALP encodings (runs
+ * are 2^k values, k = 7..10).  The decoder unpacks one run at a time into a
+ * stack buffer of this many int64s (8 KiB); 1024 already makes the per-run
+ * header cost < 0.03 bit/value, so longer runs would buy nothing. */
+#define QT_FLT_RUN_MAX 1024u
+
 /* Longest string value (status/event fields).  Long enough for an event
  * message, short enough that a block of them stays well under a megabyte;
  * longer text belongs in another system (DOMAIN.md #25). */
@@ -206,6 +218,37 @@
 
 /* Longest regex pattern in a selection (PCRE2 compile cost is linear). */
 #define QT_CATALOG_REGEX_MAX 4096u
+
+/* ---- server/ ingest parsers ------------------------------------------- */
+
+/* Longest line-protocol or Graphite line, not counting its "\n" or "\r\n".
+ * InfluxDB documents 64 KiB as its string-field limit and lines longer than
+ * that are a client bug or an attack; a connection's read buffer must hold
+ * one whole line, so this also sizes per-connection memory. */
+#define QT_LINE_MAX 65536u
+
+/* Fields in one line-protocol line.  A monitoring station reports tens of
+ * quantities per reading; 256 leaves room while bounding the caller's point
+ * struct (~10 KiB) and the per-line duplicate-key check, which is quadratic
+ * in the worst case. */
+#define QT_FIELDS_MAX 256u
+
+/* Longest numeric literal (float, integer or timestamp text) in a line.
+ * DBL_MAX written out in full ("%f") is 316 characters; 1 KiB leaves room for
+ * leading zeros while keeping the slow exact-conversion path cheap on
+ * hostile input. */
+#define QT_NUMBER_TEXT_MAX 1024u
+
+/* Graphite mapping templates in one configuration and the longest template
+ * text.  Deployments use a handful (one per agent family); each template is
+ * a short dotted pattern. */
+#define QT_GRAPHITE_TEMPLATES_MAX 64u
+#define QT_GRAPHITE_TEMPLATE_MAX  512u
+
+/* Dotted parts in one template's filter or pattern.  collectd and Telegraf
+ * paths have 4-8 components; a pattern can name at most a measurement, a
+ * field and QT_TAGS_MAX tags, so 64 parts is already generous. */
+#define QT_GRAPHITE_PARTS_MAX 64u
 
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */

@@ -5,10 +5,10 @@
  *   0 success, 1 runtime failure (I/O, server error, damage found by verify),
  *   2 usage error (bad flags or query syntax), 3 subcommand not available.
  */
+#include "format/qt_limits.h"
+
 #include <stdio.h>
 #include <string.h>
-
-#include "format/qt_limits.h"
 
 #define QTDB_VERSION "0.1.0"
 
