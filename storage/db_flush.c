@@ -71,8 +71,9 @@ flush_writer(struct flush_ctx *f, int64_t start, struct qt_segw **out)
         rc = qt_io_mkdir(f->db->io, dir, 0755);
         if (rc == 0) { /* a new shard: make its name durable */
             char parent[PATH_MAX];
-            snprintf(parent, sizeof(parent), "%s/shards", f->db->dir);
-            rc = qt_io_fsync_dir(f->db->io, parent);
+            int n = snprintf(parent, sizeof(parent), "%s/shards", f->db->dir);
+            rc = n < 0 || (size_t)n >= sizeof(parent) ? -ENAMETOOLONG
+                                                      : qt_io_fsync_dir(f->db->io, parent);
         } else if (rc == -EEXIST) {
             rc = 0;
         }
