@@ -12,6 +12,15 @@
  *            the catalog FAILED, and nothing was published);
  *   commit   fill in the series, index it, publish it; cannot fail.
  * Replay runs the same path with the ids from the record and no log step.
+ * The reserve pass records its dictionary lookups (c->trace) so the commit
+ * pass does not probe again, and a series of the same group as the previous
+ * one (the other fields of a line) reuses that group's measurement and tag
+ * ids (c->last).
+ *
+ * Ids: a series whose id is the unseeded hash of its key is found by id by
+ * probing keytab with the id as the hash (its home slot); only collided ids
+ * need an entry of their own (id_other).  Groups likewise (gkeytab,
+ * gid_other).  This saves a table of 8-16 bytes per series.
  *
  * Thread model:
  *   - get_or_create / lookup of an existing key take no lock: they probe the
@@ -161,12 +170,27 @@ cat_rd_counter(const struct qt_catalog *c)
     return &c->rd[i].active;
 }
 
+/* Announce a lock-free reader of keytab (seq_cst: see the reclaim protocol
+ * in the opening comment); pair with cat_rd_exit. */
+static _Atomic uint64_t *
+cat_rd_enter(const struct qt_catalog *c)
+{
+    _Atomic uint64_t *ctr = cat_rd_counter(c);
+    atomic_fetch_add(ctr, 1);
+    return ctr;
+}
+
+static void
+cat_rd_exit(_Atomic uint64_t *ctr)
+{
+    atomic_fetch_sub_explicit(ctr, 1, memory_order_release);
+}
+
 /* The sid of key[0..len) (hash h = qt_hash64 of it), or QT_CATMEM_NONE. */
 static uint32_t
 cat_find(const struct qt_catalog *c, const uint8_t *key, size_t len, uint64_t h)
 {
-    _Atomic uint64_t *ctr = cat_rd_counter(c);
-    atomic_fetch_add(ctr, 1); /* seq_cst: see the reclaim protocol above */
+    _Atomic uint64_t *ctr = cat_rd_enter(c);
     const struct qt_catmem_hslots *s = atomic_load(&c->keytab.cur);
     uint64_t frag = h & 0xffffffffull, i = frag & s->mask;
     uint32_t found = QT_CATMEM_NONE;
@@ -184,7 +208,7 @@ cat_find(const struct qt_catalog *c, const uint8_t *key, size_t len, uint64_t h)
         }
         i = (i + 1) & s->mask;
     }
-    atomic_fetch_sub_explicit(ctr, 1, memory_order_release);
+    cat_rd_exit(ctr);
     return found;
 }
 
@@ -221,14 +245,19 @@ group_id_eq(const void *ctx, uint32_t gid)
     return cat_group_at(p->c, gid)->id == p->id;
 }
 
-/* The sid (group: gid) owning persisted id `id`, or QT_CATMEM_NONE. */
+/* The sid (group: gid) owning persisted id `id`, or QT_CATMEM_NONE.  The
+ * writer calls it directly; readers inside cat_rd_enter/exit and idx_lock. */
 static uint32_t
 cat_id_owner(const struct qt_catalog *c, bool group, uint64_t id)
 {
     struct id_probe p = {c, id};
-    const struct qt_catmem_htab *t = group ? &c->gidtab : &c->idtab;
-    const struct qt_catmem_hslots *s = atomic_load_explicit(&t->cur, memory_order_acquire);
-    return qt_catmem_htab_find(s, qt_catmem_mix64(id), group ? group_id_eq : series_id_eq, &p);
+    bool (*eq)(const void *, uint32_t) = group ? group_id_eq : series_id_eq;
+    const struct qt_catmem_htab *home = group ? &c->gkeytab : &c->keytab;
+    const struct qt_catmem_htab *other = group ? &c->gid_other : &c->id_other;
+    uint32_t x = qt_catmem_htab_find(atomic_load(&home->cur), id, eq, &p);
+    if (x == QT_CATMEM_NONE)
+        x = qt_catmem_htab_find(atomic_load(&other->cur), qt_catmem_mix64(id), eq, &p);
+    return x;
 }
 
 struct gkey_probe {
@@ -285,22 +314,29 @@ static int
 ix_intern(struct qt_catalog *c, struct qt_catmem_dict *d, const void *key, uint32_t len,
           struct cat_pass *ps, uint32_t *id, bool *is_new)
 {
-    uint64_t h = qt_hash64(key, len);
-    uint32_t found = qt_catmem_dict_find(d, key, len, h);
-    *is_new = found == QT_CATMEM_NONE;
-    if (!*is_new) {
-        *id = found;
+    qt_assert(ps->ntrace < CAT_TRACE_MAX);
+    struct cat_trace *t = &c->trace[ps->ntrace++];
+    if (ps->commit) { /* replay the reserve pass's lookup */
+        *is_new = t->fresh;
+        if (t->fresh) {
+            uint8_t *p = qt_catmem_arena_take(&c->arena, len);
+            memcpy(p, key, len);
+            uint32_t got = qt_catmem_dict_insert(d, p, len, t->hash);
+            qt_assert(got == t->id);
+        }
+        *id = t->id;
         return 0;
     }
-    if (!ps->commit) {
-        *id = d->n + d->pending++;
-        ps->arena_bytes += len;
-        return qt_catmem_dict_reserve(d, d->pending);
+    t->hash = qt_hash64(key, len);
+    t->id = qt_catmem_dict_find(d, key, len, t->hash);
+    t->fresh = *is_new = t->id == QT_CATMEM_NONE;
+    if (!t->fresh) {
+        *id = t->id;
+        return 0;
     }
-    uint8_t *p = qt_catmem_arena_take(&c->arena, len);
-    memcpy(p, key, len);
-    *id = qt_catmem_dict_insert(d, p, len, h);
-    return 0;
+    *id = t->id = d->n + d->pending++;
+    ps->arena_bytes += len;
+    return qt_catmem_dict_reserve(d, d->pending);
 }
 
 /* Add x to list l (reserve: room for `room` pushes in this pass). */
@@ -347,7 +383,12 @@ ix_meas_field(struct qt_catalog *c, const struct qt_serieskey *k, struct cat_pas
     bool fresh;
     uint32_t mfid;
     uint8_t fidle[4];
-    int rc = ix_intern(c, &c->meas, k->measurement.p, k->measurement.len, ps, mid, &fresh);
+    int rc = 0;
+    if (ps->same_group)
+        *mid = c->last.mid;
+    else
+        rc = ix_intern(c, &c->meas, k->measurement.p, k->measurement.len, ps, mid, &fresh);
+    ps->mid = *mid;
     if (rc == 0 && !ps->commit)
         rc = qt_catmem_vec_reserve(&c->meas_data, *mid);
     if (rc != 0)
@@ -368,11 +409,14 @@ ix_meas_field(struct qt_catalog *c, const struct qt_serieskey *k, struct cat_pas
 
 /* One tag of the series: tag key, (key, value) posting, (measurement, key). */
 static int
-ix_tag(struct qt_catalog *c, const struct qt_serieskey_tag *t, uint32_t mid, struct cat_pass *ps)
+ix_tag(struct qt_catalog *c, const struct qt_serieskey_tag *t, uint32_t i, uint32_t mid,
+       struct cat_pass *ps)
 {
     bool fresh;
     uint32_t kid, tvid, mkid;
     uint8_t kidle[4];
+    if (ps->same_group) /* key, value and (measurement, key) all exist */
+        return ix_post(c, &c->tv_post, ps->tvid[i] = c->last.tvid[i], ps);
     int rc = ix_intern(c, &c->tkeys, t->key.p, t->key.len, ps, &kid, &fresh);
     if (rc == 0 && !ps->commit)
         rc = qt_catmem_vec_reserve(&c->tkey_data, kid);
@@ -381,6 +425,7 @@ ix_tag(struct qt_catalog *c, const struct qt_serieskey_tag *t, uint32_t mid, str
     uint8_t *pair = ix_pair(c, kid, t->value.p, t->value.len);
     if ((rc = ix_intern(c, &c->tpairs, pair, 4 + t->value.len, ps, &tvid, &fresh)) != 0)
         return rc;
+    ps->tvid[i] = tvid;
     struct cat_tkey *td = qt_catmem_vec_at(&c->tkey_data, kid);
     if (fresh && (rc = ix_list_add(c, &td->tvids, tvid, 1, ps)) != 0)
         return rc;
@@ -400,7 +445,7 @@ ix_apply(struct qt_catalog *c, const struct qt_serieskey *k, struct cat_pass *ps
 {
     int rc = ix_meas_field(c, k, ps, mid, fid);
     for (uint32_t i = 0; rc == 0 && i < k->ntags; i++)
-        rc = ix_tag(c, &k->tags[i], *mid, ps);
+        rc = ix_tag(c, &k->tags[i], i, *mid, ps);
     qt_assert(!ps->commit || rc == 0);
     return rc;
 }
@@ -415,12 +460,12 @@ cat_reserve(struct qt_catalog *c, const struct cat_plan *p, size_t key_len)
     int rc = qt_catmem_vec_reserve(&c->series, sid);
     if (rc == 0)
         rc = qt_catmem_htab_reserve(&c->keytab, 1);
-    if (rc == 0)
-        rc = qt_catmem_htab_reserve(&c->idtab, 1);
+    if (rc == 0 && p->series_id != p->h0)
+        rc = qt_catmem_htab_reserve(&c->id_other, 1);
     if (rc == 0 && p->gid == QT_CATMEM_NONE) {
         if ((rc = qt_catmem_vec_reserve(&c->groups, ng)) == 0 &&
-            (rc = qt_catmem_htab_reserve(&c->gkeytab, 1)) == 0)
-            rc = qt_catmem_htab_reserve(&c->gidtab, 1);
+            (rc = qt_catmem_htab_reserve(&c->gkeytab, 1)) == 0 && p->group_id != p->g0)
+            rc = qt_catmem_htab_reserve(&c->gid_other, 1);
     }
     if (rc != 0)
         return rc;
@@ -429,6 +474,7 @@ cat_reserve(struct qt_catalog *c, const struct cat_plan *p, size_t key_len)
     for (size_t i = 0; i < sizeof(dicts) / sizeof(dicts[0]); i++)
         dicts[i]->pending = 0;
     struct cat_pass ps = {.commit = false, .sid = sid};
+    ps.same_group = p->gid != QT_CATMEM_NONE && p->gid == c->last.gid;
     uint32_t mid, fid;
     if ((rc = ix_apply(c, &p->k, &ps, &mid, &fid)) != 0)
         return rc;
@@ -444,6 +490,7 @@ cat_commit(struct qt_catalog *c, const struct cat_plan *p, const uint8_t *key, s
     uint8_t *kp = qt_catmem_arena_take(&c->arena, len);
     memcpy(kp, key, len);
     struct cat_pass ps = {.commit = true, .sid = sid};
+    ps.same_group = p->gid != QT_CATMEM_NONE && p->gid == c->last.gid;
     ix_apply(c, &p->k, &ps, &mid, &fid);
     struct cat_series *s = cat_series_at(c, sid);
     *s = (struct cat_series){.id = p->series_id,
@@ -474,12 +521,17 @@ cat_commit(struct qt_catalog *c, const struct cat_plan *p, const uint8_t *key, s
     if (new_group) {
         atomic_store_explicit(&c->ngroups, gid + 1, memory_order_release);
         qt_catmem_htab_insert(&c->gkeytab, p->g0, gid);
-        qt_catmem_htab_insert(&c->gidtab, qt_catmem_mix64(p->group_id), gid);
+        if (p->group_id != p->g0)
+            qt_catmem_htab_insert(&c->gid_other, qt_catmem_mix64(p->group_id), gid);
     } else {
         atomic_store_explicit(&cat_series_at(c, prev)->next, sid, memory_order_release);
     }
-    qt_catmem_htab_insert(&c->idtab, qt_catmem_mix64(p->series_id), sid);
+    if (p->series_id != p->h0)
+        qt_catmem_htab_insert(&c->id_other, qt_catmem_mix64(p->series_id), sid);
     qt_catmem_htab_insert(&c->keytab, p->h0, sid); /* publishes to lock-free lookups */
+    c->last.gid = gid;
+    c->last.mid = mid;
+    memcpy(c->last.tvid, ps.tvid, p->k.ntags * sizeof(uint32_t));
     return sid;
 }
 
@@ -612,16 +664,21 @@ cat_insert(struct qt_catalog *c, const uint8_t *key, size_t len, uint8_t vt, uin
     int rc = cat_plan(c, key, len, vt, rec);
     if (rc != 0)
         return rc;
-    pthread_rwlock_wrlock(&c->idx_lock);
+    if (!c->replaying)
+        pthread_rwlock_wrlock(&c->idx_lock);
     rc = cat_reserve(c, &c->plan, len);
-    pthread_rwlock_unlock(&c->idx_lock);
+    if (!c->replaying)
+        pthread_rwlock_unlock(&c->idx_lock);
     if (rc != 0)
         return rc;
     if (rec == NULL && (rc = log_append(c, &c->plan, key, len)) != 0)
         return rc;
-    pthread_rwlock_wrlock(&c->idx_lock);
+    if (!c->replaying)
+        pthread_rwlock_wrlock(&c->idx_lock);
     *sid = cat_commit(c, &c->plan, key, len);
-    pthread_rwlock_unlock(&c->idx_lock);
+    if (!c->replaying)
+        pthread_rwlock_unlock(&c->idx_lock);
+    cat_reclaim(c);
     return 0;
 }
 
@@ -686,6 +743,16 @@ qt_catalog_sync(struct qt_catalog *c)
     cat_reclaim(c);
     pthread_mutex_unlock(&c->wlock);
     return rc;
+}
+
+uint64_t
+qt_catalog_durable_size(struct qt_catalog *c)
+{
+    qt_assert(c != NULL);
+    pthread_mutex_lock(&c->wlock);
+    uint64_t n = c->synced;
+    pthread_mutex_unlock(&c->wlock);
+    return n;
 }
 
 bool
@@ -774,9 +841,11 @@ cat_replay_bad(struct qt_catalog *c, struct cat_reader *r, uint64_t *off,
     int rc = cat_resync(r, *off + 1, &next);
     if (rc != 0)
         return rc;
-    if (next == r->size) {
-        qt_log(QT_LOG_WARN, "catalog: %s: cutting torn tail at offset %llu (%llu bytes)", c->path,
-               (unsigned long long)*off, (unsigned long long)(r->size - *off));
+    bool unsynced = c->opts.durable_size != 0 && *off >= c->opts.durable_size;
+    if (next == r->size || unsynced) {
+        qt_log(QT_LOG_WARN, "catalog: %s: cutting torn tail at offset %llu (%llu bytes%s)", c->path,
+               (unsigned long long)*off, (unsigned long long)(r->size - *off),
+               next == r->size ? "" : ", with valid but unsynced records");
         rep->tail_offset = *off;
         rep->tail_bytes = r->size - *off;
         if ((rc = cat_io_truncate(r->fd, *off)) != 0)
@@ -917,9 +986,9 @@ cat_destroy(struct qt_catalog *c)
     qt_catmem_vec_deinit(&c->series, NULL);
     qt_catmem_vec_deinit(&c->groups, NULL);
     qt_catmem_htab_deinit(&c->keytab);
-    qt_catmem_htab_deinit(&c->idtab);
+    qt_catmem_htab_deinit(&c->id_other);
     qt_catmem_htab_deinit(&c->gkeytab);
-    qt_catmem_htab_deinit(&c->gidtab);
+    qt_catmem_htab_deinit(&c->gid_other);
     qt_catmem_dict_deinit(&c->fields);
     qt_catmem_dict_deinit(&c->meas);
     qt_catmem_dict_deinit(&c->tkeys);
@@ -956,11 +1025,11 @@ cat_init_mem(struct qt_catalog *c)
     if (rc == 0)
         rc = qt_catmem_htab_init(&c->keytab, true);
     if (rc == 0)
-        rc = qt_catmem_htab_init(&c->idtab, false);
+        rc = qt_catmem_htab_init(&c->id_other, false);
     if (rc == 0)
         rc = qt_catmem_htab_init(&c->gkeytab, false);
     if (rc == 0)
-        rc = qt_catmem_htab_init(&c->gidtab, false);
+        rc = qt_catmem_htab_init(&c->gid_other, false);
     if (rc == 0)
         rc = qt_catmem_dict_init(&c->fields, max);
     if (rc == 0)
@@ -991,6 +1060,7 @@ cat_alloc(const char *dir, const struct qt_catalog_opts *opts, struct qt_catalog
     if (c == NULL)
         return qt_fail(QT_ENOMEM, "catalog: out of memory");
     c->fd = -1;
+    c->last.gid = QT_CATMEM_NONE;
     pthread_mutex_init(&c->wlock, NULL);
     pthread_rwlock_init(&c->idx_lock, NULL);
     qt_catmem_arena_init(&c->arena);
@@ -1046,11 +1116,22 @@ cat_load(struct qt_catalog *c, uint64_t size, struct qt_catalog_report *rep)
     const uint8_t *p;
     size_t avail;
     uint32_t version;
+    if (c->opts.durable_size > size) {
+        qt_log(QT_LOG_ERROR, "catalog: %s: %llu bytes, shorter than its durable size %llu%s",
+               c->path, (unsigned long long)size, (unsigned long long)c->opts.durable_size,
+               (c->opts.flags & QT_CATALOG_SALVAGE) ? "; salvage: opening anyway" : "");
+        if (!(c->opts.flags & QT_CATALOG_SALVAGE)) {
+            qt_free(r.buf);
+            return qt_fail(QT_ETRUNC, "catalog: log shorter than its recorded durable size");
+        }
+    }
     int rc = rd_window(&r, 0, QT_CATREC_HEADER_SIZE, &p, &avail);
     if (rc == 0)
         rc = qt_catrec_header_decode(p, avail, &version);
+    c->replaying = true;
     if (rc == 0)
         rc = cat_replay(c, &r, rep);
+    c->replaying = false;
     qt_free(r.buf);
     if (rc == 0 && (rep->skipped_bytes > 0 || rep->skipped_records > 0)) {
         qt_log(QT_LOG_WARN, "catalog: %s: salvage: rewriting the log without skipped data",
@@ -1171,7 +1252,9 @@ qt_catalog_sid_by_id(struct qt_catalog *c, uint64_t id, uint32_t *sid)
 {
     qt_assert(c != NULL && sid != NULL);
     pthread_rwlock_rdlock(&c->idx_lock);
+    _Atomic uint64_t *ctr = cat_rd_enter(c);
     uint32_t s = cat_id_owner(c, false, id);
+    cat_rd_exit(ctr);
     pthread_rwlock_unlock(&c->idx_lock);
     if (s == QT_CATMEM_NONE)
         return qt_fail(QT_ENOTFOUND, "catalog: no series with that id");

@@ -67,6 +67,14 @@ struct qt_catalog_opts {
      * test can force collisions.  NULL in production. */
     uint64_t (*hash_override)(void *arg, const uint8_t *key, size_t len, uint64_t seed);
     void *hash_arg;
+    /* Log bytes known durable from a record kept elsewhere (the engine's
+     * manifest stores qt_catalog_durable_size() after each sync); 0 =
+     * unknown.  Damage at or past this offset is an unsynced tail and is cut
+     * even when valid records follow it: pages of an unsynced write may
+     * reach the disk in any order, and none of those records was promised.
+     * A file shorter than this lost synced records: QT_ETRUNC (salvage
+     * opens it anyway). */
+    uint64_t durable_size;
     /* Filled by open when not NULL (also when open fails). */
     struct qt_catalog_report *report;
 };
@@ -140,11 +148,17 @@ uint32_t qt_catalog_group_next(const struct qt_catalog *c, uint32_t sid);
  * already FAILED. */
 int qt_catalog_sync(struct qt_catalog *c);
 
+/* Bytes of the log made durable by the last successful sync (or found at
+ * open).  Record it with whatever commits after the sync (the manifest) and
+ * pass it back as qt_catalog_opts.durable_size. */
+uint64_t qt_catalog_durable_size(struct qt_catalog *c);
+
 /* True once an I/O error put the catalog in the FAILED state. */
 bool qt_catalog_failed(const struct qt_catalog *c);
 
 /* Bytes of memory the catalog holds (arenas, vectors, tables, postings),
- * from its own accounting; for stats.  Takes the shared lock. */
+ * from its own accounting (allocator rounding excluded); for stats.  Waits
+ * for a series being created. */
 size_t qt_catalog_memory_bytes(struct qt_catalog *c);
 
 /* ---- selection --------------------------------------------------------- */

@@ -7,7 +7,8 @@
  *   lock-free  series/groups vectors (below the published counts), keytab,
  *              arena bytes, dictionary entries of ids already published;
  *   idx_lock   (rwlock) every dictionary's hash table, postings and the
- *              per-measurement / per-tag-key lists, idtab, gkeytab, gidtab;
+ *              per-measurement / per-tag-key lists, id_other, gkeytab,
+ *              gid_other;
  *   wlock      (mutex) the writer: plan scratch, log buffer and file state.
  */
 #ifndef QT_CATALOG_INT_H
@@ -73,12 +74,37 @@ struct cat_plan {
     uint8_t vtype;
 };
 
+/* Dictionary lookups a series makes: measurement, field, (measurement,
+ * field), and per tag: key, (key, value), (measurement, key). */
+#define CAT_TRACE_MAX (3u + 3u * QT_TAGS_MAX)
+
+/* One dictionary lookup of the reserve pass, replayed by the commit pass so
+ * that it does not probe again. */
+struct cat_trace {
+    uint64_t hash;
+    uint32_t id;
+    bool fresh;
+};
+
 /* State of one reserve or commit pass over the index (catalog.c ix_*). */
 struct cat_pass {
     bool commit;
     uint32_t sid;       /* commit: the series being added */
     size_t arena_bytes; /* reserve: bytes of new dictionary keys */
     uint32_t mk_new;    /* reserve: new (measurement, tag key) pairs so far */
+    uint32_t ntrace;    /* lookups made (reserve) or replayed (commit) */
+    bool same_group;    /* the group is c->last: reuse its measurement and tag ids */
+    uint32_t mid;       /* resolved ids, kept in c->last after the commit */
+    uint32_t tvid[QT_TAGS_MAX];
+};
+
+/* The group of the last series created: the next series is usually another
+ * field of it (one line protocol line, several fields), whose measurement
+ * and tag lookups can then be skipped. */
+struct cat_last {
+    uint32_t gid; /* QT_CATMEM_NONE when unset */
+    uint32_t mid;
+    uint32_t tvid[QT_TAGS_MAX];
 };
 
 struct qt_catalog {
@@ -95,23 +121,29 @@ struct qt_catalog {
 
     /* ---- idx_lock ---- */
     pthread_rwlock_t idx_lock;
-    struct qt_catmem_htab idtab;    /* mix(series id) -> sid */
-    struct qt_catmem_htab gkeytab;  /* group key -> gid */
-    struct qt_catmem_htab gidtab;   /* mix(group id) -> gid */
-    struct qt_catmem_vec meas_data; /* struct cat_meas by mid */
-    struct qt_catmem_dict tkeys;    /* tag keys (unescaped) -> kid */
-    struct qt_catmem_vec tkey_data; /* struct cat_tkey by kid */
-    struct qt_catmem_dict tpairs;   /* le32(kid) + value -> tvid */
-    struct qt_catmem_vec tv_post;   /* struct qt_catmem_list (sids) by tvid */
-    struct qt_catmem_dict mfpairs;  /* le32(mid) le32(fid) -> mfid */
-    struct qt_catmem_vec mf_post;   /* struct qt_catmem_list (sids) by mfid */
-    struct qt_catmem_dict mkpairs;  /* le32(mid) le32(kid) -> exists */
-    size_t list_bytes;              /* capacity of every posting/list, bytes */
+    /* Id lookups probe keytab (gkeytab) with the id as the hash: a series
+     * whose id is the unseeded hash of its key sits exactly there.  Only the
+     * others (collisions, test hooks) need an entry of their own. */
+    struct qt_catmem_htab id_other;  /* mix(series id) -> sid, id != hash(key) */
+    struct qt_catmem_htab gkeytab;   /* group key -> gid */
+    struct qt_catmem_htab gid_other; /* mix(group id) -> gid, id != hash(group key) */
+    struct qt_catmem_vec meas_data;  /* struct cat_meas by mid */
+    struct qt_catmem_dict tkeys;     /* tag keys (unescaped) -> kid */
+    struct qt_catmem_vec tkey_data;  /* struct cat_tkey by kid */
+    struct qt_catmem_dict tpairs;    /* le32(kid) + value -> tvid */
+    struct qt_catmem_vec tv_post;    /* struct qt_catmem_list (sids) by tvid */
+    struct qt_catmem_dict mfpairs;   /* le32(mid) le32(fid) -> mfid */
+    struct qt_catmem_vec mf_post;    /* struct qt_catmem_list (sids) by mfid */
+    struct qt_catmem_dict mkpairs;   /* le32(mid) le32(kid) -> exists */
+    size_t list_bytes;               /* capacity of every posting/list, bytes */
 
     /* ---- wlock (writer) ---- */
     pthread_mutex_t wlock;
     struct qt_catmem_arena arena; /* keys of series and dictionaries */
     struct cat_plan plan;
+    struct cat_trace trace[CAT_TRACE_MAX];
+    struct cat_last last;
+    bool replaying; /* inside open: one thread, no locks needed */
     uint8_t scratch[QT_SERIES_KEY_MAX];
     uint8_t pairbuf[8 + QT_SERIES_KEY_MAX];
     uint32_t series_max;

@@ -246,17 +246,28 @@ sel_posting(const struct qt_catalog *c, uint32_t tvid)
     return qt_catmem_vec_at(&c->tv_post, tvid);
 }
 
-/* Set flag[i] for every cand[i] that is in p (both sorted). */
+/* Set flag[i] for every cand[i] that is in p (both sorted), by whichever is
+ * cheapest: binary searches of p's elements in cand, of cand's elements in
+ * p, or a merge. */
 static void
 sel_mark(const uint32_t *cand, uint32_t nc, const uint32_t *p, uint32_t np, uint8_t *flag)
 {
-    uint32_t lg = 32u - (uint32_t)__builtin_clz(nc | 1);
-    if ((uint64_t)np * lg < (uint64_t)np + nc) {
+    if (nc == 0 || np == 0)
+        return;
+    uint64_t lgc = 32u - (uint32_t)__builtin_clz(nc), lgp = 32u - (uint32_t)__builtin_clz(np);
+    uint64_t merge = (uint64_t)nc + np, by_p = np * lgc, by_c = nc * lgp;
+    if (by_p < merge && by_p <= by_c) {
         for (uint32_t j = 0; j < np; j++) {
             const uint32_t *hit = bsearch(&p[j], cand, nc, sizeof(uint32_t), sel_u32_cmp);
             if (hit != NULL)
                 flag[hit - cand] = 1;
         }
+        return;
+    }
+    if (by_c < merge) {
+        for (uint32_t i = 0; i < nc; i++)
+            if (bsearch(&cand[i], p, np, sizeof(uint32_t), sel_u32_cmp) != NULL)
+                flag[i] = 1;
         return;
     }
     uint32_t i = 0, j = 0;
@@ -270,6 +281,17 @@ sel_mark(const uint32_t *cand, uint32_t nc, const uint32_t *p, uint32_t np, uint
             j++;
         }
     }
+}
+
+/* Keep cand[i] where flag[i] == want; returns the new count. */
+static uint32_t
+sel_compact(uint32_t *cand, uint32_t nc, const uint8_t *flag, uint8_t want)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < nc; i++)
+        if (flag[i] == want)
+            cand[w++] = cand[i];
+    return w;
 }
 
 /* Filter cand[0..*nc) by term t. */
@@ -286,21 +308,17 @@ sel_apply(const struct qt_catalog *c, const struct sel_term *t, uint32_t *cand, 
         const struct qt_catmem_list *p = sel_posting(c, t->tvids[k]);
         sel_mark(cand, *nc, p->v, p->n, flag);
     }
-    uint32_t w = 0;
-    for (uint32_t i = 0; i < *nc; i++)
-        if (flag[i] == (uint8_t)t->include)
-            cand[w++] = cand[i];
-    *nc = w;
+    *nc = sel_compact(cand, *nc, flag, (uint8_t)t->include);
     qt_free(flag);
     return 0;
 }
 
-/* The candidates to start from: the smallest include term's postings when
- * that beats the base posting, else a copy of the base.  *pivot = term used
- * (or nt). */
+/* The candidates to start from: the smallest include term's postings
+ * intersected with the base posting when that term is smaller than the base,
+ * else a copy of the base.  *pivot = the term used (or nt). */
 static int
-sel_start(const struct qt_catalog *c, const struct qt_catmem_list *base, uint32_t mid, uint32_t fid,
-          const struct sel_term *t, uint32_t nt, uint32_t **out, uint32_t *nout, uint32_t *pivot)
+sel_start(const struct qt_catalog *c, const struct qt_catmem_list *base, const struct sel_term *t,
+          uint32_t nt, uint32_t **out, uint32_t *nout, uint32_t *pivot)
 {
     *pivot = nt;
     uint64_t best = base->n;
@@ -310,8 +328,11 @@ sel_start(const struct qt_catalog *c, const struct qt_catmem_list *base, uint32_
             *pivot = i;
         }
     uint32_t *v = qt_malloc((best + 1) * sizeof(uint32_t));
-    if (v == NULL)
+    uint8_t *flag = *pivot < nt ? qt_calloc(best + 1, 1) : NULL;
+    if (v == NULL || (*pivot < nt && flag == NULL)) {
+        qt_free(v);
         return qt_fail(QT_ENOMEM, "catalog: out of memory (selection)");
+    }
     uint32_t n = 0;
     if (*pivot == nt) {
         if (base->n > 0)
@@ -320,13 +341,14 @@ sel_start(const struct qt_catalog *c, const struct qt_catmem_list *base, uint32_
     } else {
         for (uint32_t k = 0; k < t[*pivot].n; k++) {
             const struct qt_catmem_list *p = sel_posting(c, t[*pivot].tvids[k]);
-            for (uint32_t j = 0; j < p->n; j++) {
-                const struct cat_series *s = cat_series_at(c, p->v[j]);
-                if (cat_group_at(c, s->gid)->mid == mid && (fid == QT_CATMEM_NONE || s->fid == fid))
-                    v[n++] = p->v[j];
-            }
+            memcpy(v + n, p->v, (size_t)p->n * sizeof(uint32_t));
+            n += p->n;
         }
-        sel_sort_unique(v, &n);
+        if (t[*pivot].n > 1) /* postings of one key's values are disjoint */
+            qsort(v, n, sizeof(uint32_t), sel_u32_cmp);
+        sel_mark(v, n, base->v, base->n, flag);
+        n = sel_compact(v, n, flag, 1);
+        qt_free(flag);
     }
     *out = v;
     *nout = n;
@@ -389,7 +411,7 @@ sel_run(struct qt_catalog *c, struct qt_str meas, const struct qt_str *field,
         for (uint32_t k = 0; k < t[i].n; k++)
             t[i].total += sel_posting(c, t[i].tvids[k])->n;
     }
-    int rc = sel_start(c, base, mid, fid, t, nm, &cand, &nc, &pivot);
+    int rc = sel_start(c, base, t, nm, &cand, &nc, &pivot);
     for (uint32_t i = 0; rc == 0 && i < nm && nc > 0; i++)
         if (i != pivot && !t[i].keep_all)
             rc = sel_apply(c, &t[i], cand, &nc);
@@ -600,12 +622,13 @@ size_t
 qt_catalog_memory_bytes(struct qt_catalog *c)
 {
     qt_assert(c != NULL);
+    pthread_mutex_lock(&c->wlock); /* keytab's retired arrays change under it */
     pthread_rwlock_rdlock(&c->idx_lock);
     const struct qt_catmem_dict *d[] = {&c->fields, &c->meas,    &c->tkeys,
                                         &c->tpairs, &c->mfpairs, &c->mkpairs};
     const struct qt_catmem_vec *v[] = {&c->series,    &c->groups,  &c->meas_data,
                                        &c->tkey_data, &c->tv_post, &c->mf_post};
-    const struct qt_catmem_htab *h[] = {&c->keytab, &c->idtab, &c->gkeytab, &c->gidtab};
+    const struct qt_catmem_htab *h[] = {&c->keytab, &c->id_other, &c->gkeytab, &c->gid_other};
     size_t sum = sizeof(*c) + QT_CATALOG_WRITE_BUF + c->arena.bytes_total + c->list_bytes +
                  (size_t)QT_CATALOG_READER_SLOTS * sizeof(struct cat_rdslot);
     for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
@@ -615,5 +638,6 @@ qt_catalog_memory_bytes(struct qt_catalog *c)
     for (size_t i = 0; i < sizeof(h) / sizeof(h[0]); i++)
         sum += h[i]->bytes_total;
     pthread_rwlock_unlock(&c->idx_lock);
+    pthread_mutex_unlock(&c->wlock);
     return sum;
 }

@@ -139,6 +139,24 @@ populate(struct qt_catalog *c, uint64_t seed, uint32_t want)
     return qt_catalog_series_count(c);
 }
 
+/* Create the three fields of each of `groups` groups one after another, as
+ * a multi-field line does (exercises the writer's same-group shortcut). */
+static bool
+populate_grouped(struct qt_catalog *c, uint32_t groups)
+{
+    static const char *const f[] = {"pm25", "pm10", "no2"};
+    char key[GEN_KEY_MAX];
+    uint32_t sid;
+    for (uint32_t g = 0; g < groups; g++)
+        for (int i = 0; i < 3; i++) {
+            snprintf(key, sizeof(key), "air,district=%s,%sstation=g%03u %s",
+                     g % 3 == 0 ? "xihu" : "west\\ lake", g % 2 ? "owner=epb," : "", g, f[i]);
+            if (goc(c, key, QT_VT_FLOAT, &sid) != 0)
+                return false;
+        }
+    return true;
+}
+
 /* ---- basic ---- */
 
 TEST(create_lookup_reopen)
@@ -496,7 +514,10 @@ TEST(select_every_matcher_vs_brute_force)
 {
     struct qt_catalog *c;
     CHECK_OK(qt_catalog_open(qt_test_dir(), NULL, &c));
-    uint32_t n = populate(c, qt_test_seed() ^ 0x5e1, 3000);
+    uint32_t n = populate(c, qt_test_seed() ^ 0x5e1, 2400);
+    CHECK_EQ(n, 2400);
+    CHECK(populate_grouped(c, 200));
+    n = qt_catalog_series_count(c);
     CHECK_EQ(n, 3000);
     struct parsed *ps = parse_all(c, n);
     uint32_t *want = malloc(n * sizeof(uint32_t));
@@ -689,6 +710,21 @@ TEST(corrupt_middle_record_refused_then_salvaged)
     CHECK_RC(qt_catalog_open(qt_test_dir(), &o, &c), QT_ECHECKSUM);
     CHECK(c == NULL);
     CHECK_EQ(rep.bad_offset, offs[12]);
+    /* Past the durable size recorded elsewhere, the damage and everything
+     * after it is an unsynced tail: cut without salvage. */
+    o.durable_size = offs[12];
+    CHECK_OK(qt_catalog_open(qt_test_dir(), &o, &c));
+    CHECK_EQ(qt_catalog_series_count(c), 12);
+    CHECK_EQ(rep.tail_offset, offs[12]);
+    CHECK_EQ(rep.tail_bytes, len - offs[12]);
+    CHECK_EQ(qt_catalog_durable_size(c), offs[12]);
+    CHECK_OK(qt_catalog_close(c));
+    write_file(cat_path(), b, len);
+    o.durable_size = offs[13]; /* damage in synced bytes: refused */
+    CHECK_RC(qt_catalog_open(qt_test_dir(), &o, &c), QT_ECHECKSUM);
+    o.durable_size = len + 1; /* synced bytes missing */
+    CHECK_RC(qt_catalog_open(qt_test_dir(), &o, &c), QT_ETRUNC);
+    o.durable_size = 0;
     o.flags = QT_CATALOG_SALVAGE;
     CHECK_OK(qt_catalog_open(qt_test_dir(), &o, &c));
     CHECK_EQ(qt_catalog_series_count(c), 29);
@@ -783,6 +819,7 @@ TEST(failed_write_makes_catalog_failed)
     CHECK_OK(qt_catalog_sync(c)); /* nothing new: no-op */
     struct stat st;
     CHECK(stat(cat_path(), &st) == 0);
+    CHECK_EQ(qt_catalog_durable_size(c), st.st_size);
     /* The file may grow by 50 more bytes: the next flush fails mid-record. */
     struct rlimit old, lim;
     CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
