@@ -69,6 +69,16 @@ db_seg_path(const struct qt_db *db, int64_t shard_start, uint64_t seq, const cha
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+/* out = a "/" b; -ENAMETOOLONG if it does not fit.  The data directory is
+ * limited to PATH_MAX - 64 bytes at open, so joins with the engine's own
+ * short names always fit; names read from directories are checked. */
+static int
+db_join(char *out, size_t cap, const char *a, const char *b)
+{
+    int n = snprintf(out, cap, "%s/%s", a, b);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 /* ---- versions ----------------------------------------------------------- */
 
 int
@@ -171,7 +181,7 @@ static int
 db_lock_dir(struct qt_db *db)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/LOCK", db->dir);
+    db_join(path, sizeof(path), db->dir, "LOCK");
     db->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (db->lock_fd < 0)
         return -errno;
@@ -209,7 +219,7 @@ static int
 db_read_manifest(struct qt_db *db, struct qt_manifest_seg **segs)
 {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/MANIFEST", db->dir);
+    db_join(path, sizeof(path), db->dir, "MANIFEST");
     *segs = NULL;
     int fd = -1;
     int rc = qt_io_open(db->io, path, O_RDONLY, 0, &fd);
@@ -274,7 +284,8 @@ db_clean_shard(struct qt_db *db, const char *sdir, int64_t shard, const struct q
             continue;
         }
         char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/%s", sdir, e->d_name);
+        if (db_join(path, sizeof(path), sdir, e->d_name) != 0)
+            continue;
         qt_log(QT_LOG_WARN, "db: removing %s: not in MANIFEST (interrupted flush or compaction)",
                path);
         removed += qt_io_unlink(db->io, path) == 0;
@@ -284,7 +295,7 @@ db_clean_shard(struct qt_db *db, const char *sdir, int64_t shard, const struct q
         qt_io_rmdir(db->io, sdir);
     if (removed > 0 || kept == 0) {
         char parent[PATH_MAX];
-        snprintf(parent, sizeof(parent), "%s/shards", db->dir);
+        db_join(parent, sizeof(parent), db->dir, "shards");
         qt_io_fsync_dir(db->io, kept == 0 ? parent : sdir);
     }
 }
@@ -293,7 +304,7 @@ static void
 db_clean_strays(struct qt_db *db, const struct qt_manifest_seg *segs, uint32_t n)
 {
     char shards[PATH_MAX];
-    snprintf(shards, sizeof(shards), "%s/shards", db->dir);
+    db_join(shards, sizeof(shards), db->dir, "shards");
     DIR *d = opendir(shards);
     if (d == NULL)
         return;
@@ -305,7 +316,8 @@ db_clean_strays(struct qt_db *db, const struct qt_manifest_seg *segs, uint32_t n
         if (e->d_name[0] == '.' || errno != 0 || *end != '\0')
             continue;
         char sdir[PATH_MAX];
-        snprintf(sdir, sizeof(sdir), "%s/%s", shards, e->d_name);
+        if (db_join(sdir, sizeof(sdir), shards, e->d_name) != 0)
+            continue;
         db_clean_shard(db, sdir, shard, segs, n);
     }
     closedir(d);
@@ -391,7 +403,7 @@ static int
 db_recover(struct qt_db *db, struct db_version *v, uint64_t *next_seq)
 {
     char waldir[PATH_MAX];
-    snprintf(waldir, sizeof(waldir), "%s/wal", db->dir);
+    db_join(waldir, sizeof(waldir), db->dir, "wal");
     struct db_replay r = {.db = db, .m = v->active->m};
     struct qt_wlog_replay_stats st;
     int64_t t0 = db_now_ms();
@@ -444,7 +456,7 @@ db_open_storage(struct qt_db *db)
     if (rc == 0)
         rc = db_lock_dir(db);
     char sub[PATH_MAX];
-    snprintf(sub, sizeof(sub), "%s/shards", db->dir);
+    db_join(sub, sizeof(sub), db->dir, "shards");
     if (rc == 0)
         rc = db_mkdir(db, sub);
     struct qt_manifest_seg *ms = NULL;
@@ -480,7 +492,7 @@ db_start(struct qt_db *db)
     if (rc != 0 || db->opts.read_only)
         return rc;
     char waldir[PATH_MAX];
-    snprintf(waldir, sizeof(waldir), "%s/wal", db->dir);
+    db_join(waldir, sizeof(waldir), db->dir, "wal");
     struct qt_wlog_opts wo = {.policy = db->opts.fsync, .interval_ms = db->opts.fsync_interval_ms};
     rc = qt_wlog_open(db->io, waldir, &wo, next_seq, &db->wal);
     if (rc != 0 || db->opts.no_background)
