@@ -129,7 +129,6 @@
  * value, since string values are bounded by QT_STRING_VALUE_MAX. */
 #define QT_LC_STRBUF QT_STRING_VALUE_MAX
 
-
 /* ---- storage/io ----------------------------------------------------------- */
 
 /* Default io_uring submission-queue entries per ring (the CQ gets twice as
@@ -246,40 +245,6 @@
  * paths have 4-8 components; a pattern can name at most a measurement, a
  * field and QT_TAGS_MAX tags, so 64 parts is already generous. */
 #define QT_GRAPHITE_PARTS_MAX 64u
-
-
-/* ---- storage/catalog ---------------------------------------------------- */
-
-/* Series (and groups) in one catalog.  Sids are u32; the design point is
- * 10M series per node at <= 200 bytes each (2 GB); 2^28 leaves 25x headroom
- * (~50 GB of catalog memory) while keeping every chunk directory small. */
-#define QT_CATALOG_SERIES_MAX (1u << 28)
-
-/* Seeds tried for a free series/group id before QT_ECOLLISION.  With 64-bit
- * ids a second try is already ~n/2^64 likely; 64 consecutive collisions mean
- * a broken hash (or a test hook), not bad luck. */
-#define QT_CATALOG_REHASH_MAX 64u
-
-/* Reader slots for the lock-free lookup table (one cache line each; threads
- * share a slot beyond this, which stays correct).  Covers ingest threads
- * plus query threads on the machines we target. */
-#define QT_CATALOG_READER_SLOTS 64u
-
-/* Log write buffer: ~1000 typical records per write(2); bounded so a failed
- * write loses at most this much unsynced catalog. */
-#define QT_CATALOG_WRITE_BUF (64u << 10)
-
-/* Replay read window: large sequential reads; must exceed the largest
- * record (QT_SERIES_KEY_MAX + 27). */
-#define QT_CATALOG_READ_BUF (1u << 20)
-
-/* Matchers in one selection and values in one IN list: far beyond any
- * dashboard query; bounds the work one request can ask for. */
-#define QT_CATALOG_MATCHERS_MAX  64u
-#define QT_CATALOG_IN_VALUES_MAX 65536u
-
-/* Longest regex pattern in a selection (PCRE2 compile cost is linear). */
-#define QT_CATALOG_REGEX_MAX 4096u
 
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
