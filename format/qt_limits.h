@@ -67,6 +67,68 @@
  * shard: 1M series x a few blocks fits with room; more is a corrupt count. */
 #define QT_SEGMENT_BLOCKS_MAX (16u << 20)
 
+/* Live segments listed in one MANIFEST.  Ten years of daily shards with a
+ * few hundred segments each before compaction; 4M entries is a 256 MiB
+ * manifest, past which rewriting it on every flush would hurt. */
+#define QT_MANIFEST_SEGMENTS_MAX (4u << 20)
+
+/* ---- storage/ --------------------------------------------------------- */
+
+/* Memtable lock stripes.  Groups map to a stripe by gid; 64 stripes keep the
+ * chance that two ingest threads contend below 2% on a 64-core machine,
+ * while a stripe array costs only a few KiB. */
+#define QT_MEM_PARTITIONS 64u
+
+/* Value columns (fields) in one column group.  Sensor lines carry a handful
+ * of fields; 1024 admits wide industrial records without letting one group
+ * make row appends quadratic (columns are found by a short scan). */
+#define QT_GROUP_FIELDS_MAX 1024u
+
+/* WAL file size at which the log starts a new file.  Small enough that
+ * replay reads a file in one piece and old files are deleted promptly after
+ * a flush; large enough that file creation (a directory fsync) is rare. */
+#define QT_WAL_FILE_BYTES_DEFAULT (64ull << 20)
+
+/* Bytes one group commit writes at most.  Bounds the latency of the writers
+ * that wait on it and, with the rotation size, the size of a WAL file. */
+#define QT_WAL_GROUP_BYTES_MAX (32u << 20)
+
+/* Largest WAL file replay accepts: rotation size + one group + one record.
+ * A larger file is not one qtdb wrote. */
+#define QT_WAL_FILE_READ_MAX (QT_WAL_FILE_BYTES_DEFAULT + QT_WAL_GROUP_BYTES_MAX + QT_WAL_RECORD_MAX)
+
+/* Longest "interval:MS" fsync period.  Beyond a minute the policy is "none"
+ * in all but name; operators should say so explicitly. */
+#define QT_FSYNC_INTERVAL_MAX_MS 60000u
+
+/* Default memtable budget.  Bigger memtables mean bigger blocks (better
+ * compression, fewer segments) at the price of memory and replay time;
+ * 256 MiB holds ~20M points of city data, minutes to an hour of a node's
+ * ingest, replayed in seconds. */
+#define QT_MEM_BUDGET_DEFAULT (256ull << 20)
+
+/* Flush a memtable whose oldest row is this old even if it is not full, so
+ * WAL files are recycled and replay after a crash stays short. */
+#define QT_FLUSH_AGE_DEFAULT_MS (10u * 60u * 1000u)
+
+/* Default shard (time partition) length: one day.  Retention drops whole
+ * shards and the city's reports are daily, so a day is the natural unit. */
+#define QT_SHARD_DURATION_DEFAULT (86400ll * 1000000000ll)
+
+/* Shards one flush may touch.  Late data after an outage spans a few days
+ * at most; a memtable spanning more is flushed shard by shard anyway. */
+#define QT_FLUSH_SHARDS_MAX 4096u
+
+/* Blocks of one series a scan may hold decoded at once: blocks from
+ * different segments whose time ranges overlap (late data flushed again and
+ * again over the same hours before compaction merges them).  Each costs
+ * ~250 KiB of buffers; 64 bounds a scan at ~16 MiB. */
+#define QT_SCAN_SOURCES_MAX 64u
+
+/* Bytes of a string value copied out of the last-value cache: the whole
+ * value, since string values are bounded by QT_STRING_VALUE_MAX. */
+#define QT_LC_STRBUF QT_STRING_VALUE_MAX
+
 /* ---- storage/io ----------------------------------------------------------- */
 
 /* Default io_uring submission-queue entries per ring (the CQ gets twice as
@@ -118,6 +180,39 @@
  * engine test keeps this much undurable data. */
 #define QT_IO_FAULT_PENDING_MAX (256u << 20)
 
+/* ---- storage/catalog ---------------------------------------------------- */
+
+/* Series (and groups) in one catalog.  Sids are u32; the design point is
+ * 10M series per node at <= 200 bytes each (2 GB); 2^28 leaves 25x headroom
+ * (~50 GB of catalog memory) while keeping every chunk directory small. */
+#define QT_CATALOG_SERIES_MAX (1u << 28)
+
+/* Seeds tried for a free series/group id before QT_ECOLLISION.  With 64-bit
+ * ids a second try is already ~n/2^64 likely; 64 consecutive collisions mean
+ * a broken hash (or a test hook), not bad luck. */
+#define QT_CATALOG_REHASH_MAX 64u
+
+/* Reader slots for the lock-free lookup table (one cache line each; threads
+ * share a slot beyond this, which stays correct).  Covers ingest threads
+ * plus query threads on the machines we target. */
+#define QT_CATALOG_READER_SLOTS 64u
+
+/* Log write buffer: ~1000 typical records per write(2); bounded so a failed
+ * write loses at most this much unsynced catalog. */
+#define QT_CATALOG_WRITE_BUF (64u << 10)
+
+/* Replay read window: large sequential reads; must exceed the largest
+ * record (QT_SERIES_KEY_MAX + 27). */
+#define QT_CATALOG_READ_BUF (1u << 20)
+
+/* Matchers in one selection and values in one IN list: far beyond any
+ * dashboard query; bounds the work one request can ask for. */
+#define QT_CATALOG_MATCHERS_MAX 64u
+#define QT_CATALOG_IN_VALUES_MAX 65536u
+
+/* Longest regex pattern in a selection (PCRE2 compile cost is linear). */
+#define QT_CATALOG_REGEX_MAX 4096u
+
 /* ---- server/ ingest parsers ------------------------------------------- */
 
 /* Longest line-protocol or Graphite line, not counting its "\n" or "\r\n".
@@ -150,39 +245,6 @@
  * paths have 4-8 components; a pattern can name at most a measurement, a
  * field and QT_TAGS_MAX tags, so 64 parts is already generous. */
 #define QT_GRAPHITE_PARTS_MAX 64u
-
-/* ---- storage/catalog ---------------------------------------------------- */
-
-/* Series (and groups) in one catalog.  Sids are u32; the design point is
- * 10M series per node at <= 200 bytes each (2 GB); 2^28 leaves 25x headroom
- * (~50 GB of catalog memory) while keeping every chunk directory small. */
-#define QT_CATALOG_SERIES_MAX (1u << 28)
-
-/* Seeds tried for a free series/group id before QT_ECOLLISION.  With 64-bit
- * ids a second try is already ~n/2^64 likely; 64 consecutive collisions mean
- * a broken hash (or a test hook), not bad luck. */
-#define QT_CATALOG_REHASH_MAX 64u
-
-/* Reader slots for the lock-free lookup table (one cache line each; threads
- * share a slot beyond this, which stays correct).  Covers ingest threads
- * plus query threads on the machines we target. */
-#define QT_CATALOG_READER_SLOTS 64u
-
-/* Log write buffer: ~1000 typical records per write(2); bounded so a failed
- * write loses at most this much unsynced catalog. */
-#define QT_CATALOG_WRITE_BUF (64u << 10)
-
-/* Replay read window: large sequential reads; must exceed the largest
- * record (QT_SERIES_KEY_MAX + 27). */
-#define QT_CATALOG_READ_BUF (1u << 20)
-
-/* Matchers in one selection and values in one IN list: far beyond any
- * dashboard query; bounds the work one request can ask for. */
-#define QT_CATALOG_MATCHERS_MAX  64u
-#define QT_CATALOG_IN_VALUES_MAX 65536u
-
-/* Longest regex pattern in a selection (PCRE2 compile cost is linear). */
-#define QT_CATALOG_REGEX_MAX 4096u
 
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */

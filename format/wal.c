@@ -159,3 +159,16 @@ qt_wal_record_read(const uint8_t *buf, size_t len, size_t off, uint8_t *scratch,
     rec->payload_len = raw;
     return 0;
 }
+
+int
+qt_wal_record_set_seq(uint8_t *rec, size_t len, uint64_t seq)
+{
+    qt_assert(rec != NULL);
+    qt_assert(len >= QT_WAL_HEADER_SIZE);
+    qt_assert(qt_load_le32(rec) == QT_WAL_MAGIC);
+    uint32_t stored = qt_load_le32(rec + 20);
+    qt_assert(len == QT_WAL_HEADER_SIZE + (size_t)stored);
+    qt_store_le64(rec + 8, seq);
+    qt_hash_store(rec + 24, wal_checksum(rec, rec + QT_WAL_HEADER_SIZE, stored));
+    return 0;
+}

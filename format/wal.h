@@ -65,6 +65,14 @@ int qt_wal_record_encode(uint64_t seq, const uint8_t *payload, size_t payload_le
                          size_t scratch_cap, uint8_t *out, size_t cap, size_t *out_len);
 
 /*
+ * Give an already framed record rec[0..len) (from qt_wal_record_encode)
+ * the sequence number seq and recompute its checksum.  Lets the WAL writer
+ * compress and frame outside its commit lock and assign the sequence number
+ * inside it.  The record must be one this process framed (asserted).
+ */
+int qt_wal_record_set_seq(uint8_t *rec, size_t len, uint64_t seq);
+
+/*
  * Parse the record starting at buf[off] of the byte range buf[0..len)
  * (off <= len).  Reads only buf[off..len).  Outcomes:
  *   0             a complete, valid record; *rec filled, the next record

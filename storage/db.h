@@ -1,0 +1,105 @@
+/*
+ * db.h -- the embeddable storage engine: one data directory.
+ *
+ * The server, the query layer and the DBA tools all open a struct qt_db.
+ * Layout of the directory, the write path, flush, recovery and the
+ * durability promise are in DESIGN.md "Storage engine".
+ *
+ * Write: qt_db_write() takes a batch of lines (format/batch.h).  Each line
+ * is checked and its series resolved in the catalog; a bad line (type
+ * conflict, limit) is rejected with a reason through the callback while
+ * the good lines of the same batch are stored.  The good lines go to the
+ * WAL as one record (group-committed with concurrent writers) and then to
+ * the memtable.  When qt_db_write returns 0, the accepted lines are as
+ * durable as the fsync policy promises.
+ *
+ * Thread-safe: any number of concurrent writers and readers.  A failed
+ * write or fsync of the WAL, a segment or the MANIFEST puts the database in
+ * read-only mode (writes fail with QT_EREADONLY, reads keep working) until
+ * it is reopened; qt_db_health() says why.
+ */
+#ifndef QT_DB_H
+#define QT_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "format/batch.h"
+#include "storage/catalog.h"
+#include "storage/io.h"
+#include "storage/wallog.h"
+
+struct qt_db;
+
+struct qt_db_opts {
+    const char *dir;
+    enum qt_io_kind io_kind;         /* auto, uring, posix */
+    struct qt_io *io;                /* optional, not owned: use this handle (tests) */
+    enum qt_fsync_policy fsync;      /* default always */
+    uint32_t fsync_interval_ms;      /* for QT_FSYNC_INTERVAL */
+    size_t mem_budget_bytes;         /* memtable budget; 0 = QT_MEM_BUDGET_DEFAULT */
+    uint32_t flush_age_ms;           /* flush data older than this; 0 = QT_FLUSH_AGE_DEFAULT_MS */
+    int64_t shard_duration_ns;       /* new databases; 0 = QT_SHARD_DURATION_DEFAULT */
+    uint32_t series_max;             /* 0 = catalog default */
+    bool read_only;                  /* inspect only: no WAL truncation, no writes */
+    bool no_background;              /* tests: no flusher thread (flush explicitly) */
+};
+
+/* Open (creating if needed) and recover.  The directory is locked: a second
+ * open of the same directory fails with QT_EBUSY. */
+int qt_db_open(const struct qt_db_opts *opts, struct qt_db **out);
+
+/* Flush the memtable to segments, sync, release the lock and free.
+ * Returns the first error met (the data stays recoverable from the WAL). */
+int qt_db_close(struct qt_db *db);
+
+/* Called once per rejected line: its index in the batch, the error code and
+ * a human-readable reason (valid during the call). */
+typedef void (*qt_db_reject_fn)(void *arg, uint32_t line, int code, const char *reason);
+
+struct qt_write_result {
+    uint32_t lines_ok;
+    uint32_t lines_rejected;
+    uint64_t points; /* fields stored */
+};
+
+/*
+ * Store lines[0..n).  Returns 0 when every accepted line is stored (some may
+ * have been rejected: see res and the callback), QT_EREADONLY when the
+ * database is read-only, or the error that made it so.  reject may be NULL.
+ */
+int qt_db_write(struct qt_db *db, const struct qt_batch_line *lines, uint32_t n,
+                qt_db_reject_fn reject, void *arg, struct qt_write_result *res);
+
+/* Flush the current memtable to segments now and wait for it. */
+int qt_db_flush(struct qt_db *db);
+
+/* Make every acknowledged write durable now (for policies interval/none). */
+int qt_db_sync(struct qt_db *db);
+
+struct qt_catalog *qt_db_catalog(struct qt_db *db);
+struct qt_io *qt_db_io(struct qt_db *db);
+const char *qt_db_dir(const struct qt_db *db);
+
+struct qt_db_health {
+    bool read_only;
+    const char *reason; /* static; "" when healthy */
+    const char *io_backend;
+    const char *fsync_policy;
+    uint32_t damaged_segments; /* segments that failed validation at open */
+};
+void qt_db_health(struct qt_db *db, struct qt_db_health *h);
+
+struct qt_db_stats {
+    uint64_t lines_written, points_written, lines_rejected;
+    uint64_t flushes, flush_points, flush_ns;
+    uint64_t mem_bytes, mem_points;
+    uint64_t segments, segment_bytes, segment_points;
+    uint64_t series;
+    uint64_t replay_records, replay_points, replay_ns, replay_torn_bytes;
+    struct qt_wlog_stats wal;
+};
+void qt_db_stats(struct qt_db *db, struct qt_db_stats *s);
+
+#endif
