@@ -13,6 +13,12 @@
  * Environment: QT_BENCH_STATIONS (default 10000), QT_BENCH_HOURS (default 6),
  * QT_BENCH_DIR (default /tmp), QT_BENCH_RUNS (default 3).
  */
+#include "format/qt_alloc.h"
+#include "format/qt_err.h"
+#include "format/qt_log.h"
+#include "storage/db.h"
+#include "tests/citygen.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -24,12 +30,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_err.h"
-#include "format/qt_log.h"
-#include "storage/db.h"
-#include "tests/citygen.h"
 
 #define BATCH_LINES 5000
 
@@ -136,8 +136,11 @@ batch_fill(struct qt_city_gen *g, struct batch *b)
 static struct qt_db *
 bench_open(const char *dir, enum qt_fsync_policy pol, uint32_t ms, size_t budget)
 {
-    struct qt_db_opts o = {.dir = dir, .fsync = pol, .fsync_interval_ms = ms,
-                           .mem_budget_bytes = budget, .flush_age_ms = 3600000};
+    struct qt_db_opts o = {.dir = dir,
+                           .fsync = pol,
+                           .fsync_interval_ms = ms,
+                           .mem_budget_bytes = budget,
+                           .flush_age_ms = 3600000};
     struct qt_db *db = NULL;
     int rc = qt_db_open(&o, &db);
     if (rc != 0) {
@@ -310,13 +313,16 @@ run_series_memory(const char *dir, uint32_t nseries)
             struct qt_batch_line *l = &b->lines[b->n];
             int n = snprintf(b->keys[b->n], sizeof(b->keys[0]), "air,district=%s,station=a%07u",
                              qt_city_district_name(g % 10), g);
-            *l = (struct qt_batch_line){.key = b->keys[b->n], .key_len = (uint32_t)n,
-                                        .ts = 1794787200000000000ll, .n_fields = 5,
+            *l = (struct qt_batch_line){.key = b->keys[b->n],
+                                        .key_len = (uint32_t)n,
+                                        .ts = 1794787200000000000ll,
+                                        .n_fields = 5,
                                         .fields = b->fields[b->n]};
             for (int k = 0; k < 5; k++)
-                b->fields[b->n][k] = (struct qt_batch_field){
-                    .name = names[k], .name_len = (uint32_t)strlen(names[k]),
-                    .vtype = QT_VT_FLOAT, .v.f = k};
+                b->fields[b->n][k] = (struct qt_batch_field){.name = names[k],
+                                                             .name_len = (uint32_t)strlen(names[k]),
+                                                             .vtype = QT_VT_FLOAT,
+                                                             .v.f = k};
             b->n++;
         }
         if (qt_db_write(db, b->lines, b->n, NULL, NULL, NULL) != 0)
@@ -348,8 +354,8 @@ static void
 row(const char *what, double got, const char *unit, double target, bool higher_better)
 {
     bool ok = higher_better ? got >= target : got <= target;
-    printf("%-44s %14.2f %-12s %s %10.2f  %s\n", what, got, unit, higher_better ? ">=" : "<=",
-           target, ok ? "PASS" : "MISS");
+    printf("%-44s %14.2f %-12s %s %10.2f  %s\n", what, got, unit,
+           higher_better ? ">=" : "<=", target, ok ? "PASS" : "MISS");
 }
 
 int
@@ -373,8 +379,7 @@ main(void)
            (unsigned long long)r.points, (unsigned long long)r.series, runs);
     printf("%-44s %14s %-12s    %10s\n", "figure", "measured", "unit", "target");
     row("ingest, interval:1000, 1 writer (wall)", median(ing, runs) / 1e6, "Mpoints/s", 3, true);
-    row("ingest, interval:1000, per CPU-second", median(cpu, runs) / 1e6, "Mpoints/cpu-s", 3,
-        true);
+    row("ingest, interval:1000, per CPU-second", median(cpu, runs) / 1e6, "Mpoints/cpu-s", 3, true);
     row("flush", median(fl, runs) / 1e6, "Mpoints/s", 3, true);
     row("bytes on disk per point after flush", disk, "B/point", 1.0, false);
     double alw = run_always(dir);

@@ -9,19 +9,19 @@
  */
 #include "lastcache.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 
-#define LC_CHUNK_BITS 16u
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define LC_CHUNK_BITS  16u
 #define LC_CHUNK_SLOTS (1u << LC_CHUNK_BITS)
-#define LC_TOP_SLOTS (1u << (32u - LC_CHUNK_BITS))
-#define LC_STRIPES 256u
+#define LC_TOP_SLOTS   (1u << (32u - LC_CHUNK_BITS))
+#define LC_STRIPES     256u
 
 /* 24 bytes: it is paid by every series (DESIGN.md "Memory per series").
  * A string value's heap copy is held in `str` (its length in str_len);

@@ -11,12 +11,6 @@
  */
 #include "segwriter.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "format/block.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
@@ -25,6 +19,12 @@
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
 #include "format/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #define SEGW_BUF_BYTES (4u << 20)
 
@@ -173,7 +173,8 @@ segw_add_key(struct qt_segw *w, uint64_t group_id, const struct qt_segw_col *col
     if (rc != 0)
         return rc;
     memcpy(w->karena + w->karena_len, col->key, col->key_len);
-    w->keys[w->n_keys++] = (struct segw_key){.series_id = col->series_id, .group_id = group_id,
+    w->keys[w->n_keys++] = (struct segw_key){.series_id = col->series_id,
+                                             .group_id = group_id,
                                              .vtype = col->vtype,
                                              .key_off = (uint32_t)w->karena_len,
                                              .key_len = col->key_len,
@@ -255,11 +256,18 @@ segw_value_block(struct qt_segw *w, uint64_t group_id, const struct qt_segw_col 
         rc = qt_block_read_header(w->out, len, &info); /* pair check of what we wrote */
     if (rc != 0)
         return rc;
-    struct qt_seg_entry e = {.series_id = col->series_id, .group_id = group_id,
-                             .ts_block_off = ts_off, .value_block_off = segw_offset(w),
-                             .ts_block_len = ts_len, .value_block_len = (uint32_t)len,
-                             .n_rows = n, .n_values = nv, .ts_min = info.ts_min,
-                             .ts_max = info.ts_max, .vtype = col->vtype, .flags = info.flags,
+    struct qt_seg_entry e = {.series_id = col->series_id,
+                             .group_id = group_id,
+                             .ts_block_off = ts_off,
+                             .value_block_off = segw_offset(w),
+                             .ts_block_len = ts_len,
+                             .value_block_len = (uint32_t)len,
+                             .n_rows = n,
+                             .n_values = nv,
+                             .ts_min = info.ts_min,
+                             .ts_max = info.ts_max,
+                             .vtype = col->vtype,
+                             .flags = info.flags,
                              .stats = info.stats};
     rc = segw_put(w, w->out, len);
     if (rc == 0)
@@ -339,10 +347,12 @@ segw_write_keytab(struct qt_segw *w, struct qt_seg_footer *f)
         const struct segw_key *k = &w->keys[i];
         if (n > 0 && keys[n - 1].series_id == k->series_id)
             continue; /* a series appears once per group added */
-        keys[n++] = (struct qt_seg_key){.series_id = k->series_id, .group_id = k->group_id,
+        keys[n++] = (struct qt_seg_key){.series_id = k->series_id,
+                                        .group_id = k->group_id,
                                         .vtype = k->vtype,
                                         .key = (const uint8_t *)w->karena + k->key_off,
-                                        .key_len = k->key_len, .group_len = k->group_len};
+                                        .key_len = k->key_len,
+                                        .group_len = k->group_len};
     }
     size_t size = qt_seg_keytab_size(keys, n);
     uint8_t *tab = size > 0 ? qt_malloc(size) : NULL;

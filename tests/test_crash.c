@@ -13,6 +13,13 @@
  *   - a batch is all or nothing (it is one WAL record).
  * QT_CRASH_ITERS overrides the iteration count (default 120).
  */
+#include "format/qt_err.h"
+#include "format/qt_log.h"
+#include "harness.h"
+#include "storage/db.h"
+#include "storage/scan.h"
+#include "util.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,18 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "format/qt_err.h"
-#include "format/qt_log.h"
-#include "harness.h"
-#include "storage/db.h"
-#include "storage/scan.h"
-#include "util.h"
-
-#define GROUPS 8
-#define FIELDS 4
-#define PER_BATCH 24
+#define GROUPS      8
+#define FIELDS      4
+#define PER_BATCH   24
 #define BATCHES_MAX 100000
-#define TBASE (20770ll * 86400000000000ll)
+#define TBASE       (20770ll * 86400000000000ll)
 
 /* Batch b writes point j at this timestamp and value. */
 static int64_t
@@ -66,10 +66,13 @@ child_write_batch(struct qt_db *db, uint32_t b)
     for (uint32_t j = 0; j < PER_BATCH; j++) {
         uint32_t f;
         key_of(b, j, keys[j], sizeof(keys[j]), &f);
-        fields[j] = (struct qt_batch_field){.name = fnames[f], .name_len = 1,
-                                            .vtype = QT_VT_FLOAT, .v.f = pt_val(b, j)};
-        lines[j] = (struct qt_batch_line){.key = keys[j], .key_len = (uint32_t)strlen(keys[j]),
-                                          .ts = pt_ts(b, j), .n_fields = 1, .fields = &fields[j]};
+        fields[j] = (struct qt_batch_field){
+            .name = fnames[f], .name_len = 1, .vtype = QT_VT_FLOAT, .v.f = pt_val(b, j)};
+        lines[j] = (struct qt_batch_line){.key = keys[j],
+                                          .key_len = (uint32_t)strlen(keys[j]),
+                                          .ts = pt_ts(b, j),
+                                          .n_fields = 1,
+                                          .fields = &fields[j]};
     }
     return qt_db_write(db, lines, PER_BATCH, NULL, NULL, NULL);
 }
@@ -78,7 +81,9 @@ static void
 child_main(const char *dir, uint32_t first_batch, int ack_fd, uint64_t seed)
 {
     qt_log_set_level(QT_LOG_ERROR);
-    struct qt_db_opts o = {.dir = dir, .io_kind = qt_test_io_kind(), .no_background = true,
+    struct qt_db_opts o = {.dir = dir,
+                           .io_kind = qt_test_io_kind(),
+                           .no_background = true,
                            .mem_budget_bytes = 1u << 20};
     struct qt_db *db = NULL;
     if (qt_db_open(&o, &db) != 0)
