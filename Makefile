@@ -58,7 +58,7 @@ TEST_SUP_OBJ := $(TEST_SUP:%.c=$(B)/obj/%.o)
 FUZZ_SRC  := $(wildcard fuzz/fuzz_*.c)
 REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/replay/%)
 BENCH_MAIN := $(wildcard bench/bench_*.c)
-BENCH_SUP := $(filter-out bench/bench_%.c,$(wildcard bench/*.c))
+BENCH_SUP := $(filter-out bench/bench_%.c,$(wildcard bench/*.c)) tests/citygen.c
 BENCH_SUP_OBJ := $(BENCH_SUP:%.c=$(B)/obj/%.o)
 BENCH_BIN := $(BENCH_MAIN:bench/%.c=$(B)/bench/%)
 
