@@ -63,12 +63,6 @@
  * Numeric blocks stay near QT_BLOCK_PAYLOAD_MAX. */
 #define QT_BLOCK_RAW_MAX (QT_BLOCK_POINTS_MAX * (QT_STRING_VALUE_MAX + 16u) + 65536u)
 
-/* Fields in one line of a write batch, i.e. value columns sharing one
- * timestamp column (a column group).  A water-quality sonde or a substation
- * feeder reports tens of quantities; 256 is ample and bounds the fan-out of a
- * column group (one value block per field) and the per-line decode work. */
-#define QT_FIELDS_PER_LINE_MAX 256u
-
 /* Blocks listed in one segment's index.  A segment is one flush of one
  * shard: 1M series x a few blocks fits with room; more is a corrupt count. */
 #define QT_SEGMENT_BLOCKS_MAX (16u << 20)
@@ -230,7 +224,9 @@
 /* Fields in one line-protocol line.  A monitoring station reports tens of
  * quantities per reading; 256 leaves room while bounding the caller's point
  * struct (~10 KiB) and the per-line duplicate-key check, which is quadratic
- * in the worst case. */
+ * in the worst case.  Also the fields of one write-batch line
+ * (format/batch.h), i.e. the value columns of one column group: bounds its
+ * fan-out (one value block per field) and the per-line decode work. */
 #define QT_FIELDS_MAX 256u
 
 /* Longest numeric literal (float, integer or timestamp text) in a line.

@@ -606,11 +606,11 @@ int
 db_apply(struct qt_db *db, struct qt_memtable *m, uint64_t seq, const struct qt_batch_line *lines,
          uint32_t n, const uint32_t *sids)
 {
-    struct qt_mem_cell cells[QT_FIELDS_PER_LINE_MAX];
+    struct qt_mem_cell cells[QT_FIELDS_MAX];
     uint32_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct qt_batch_line *l = &lines[i];
-        qt_assert(l->n_fields <= QT_FIELDS_PER_LINE_MAX);
+        qt_assert(l->n_fields <= QT_FIELDS_MAX);
         struct qt_catalog_series si;
         int rc = qt_catalog_series_info(db->cat, sids[off], &si);
         if (rc != 0)
