@@ -389,20 +389,26 @@ table_header(struct qt_res *w)
     return 0;
 }
 
-/* Write one cell padded to its column's width. */
+/* Write one cell padded to its column's width.  Spaces are held back in
+ * w->pending until text follows, so lines carry no trailing blanks. */
 static int
 table_cell(struct qt_res *w, uint32_t i, const char *text, size_t n, uint32_t wd, bool right)
 {
     uint32_t pad = w->width[i] > wd ? w->width[i] - wd : 0;
-    int rc = i > 0 ? res_puts(w, COL_SEP) : 0;
-    if (rc == 0 && right)
-        rc = res_pad(w, pad);
-    if (rc == 0)
-        rc = res_put(w, text, n);
-    if (rc == 0 && !right && i + 1 < w->ncols)
-        rc = res_pad(w, pad);
-    if (rc == 0 && i + 1 == w->ncols)
+    int rc = 0;
+    w->pending += i > 0 ? (uint32_t)strlen(COL_SEP) : 0;
+    w->pending += right ? pad : 0;
+    if (n > 0) {
+        rc = res_pad(w, w->pending);
+        w->pending = 0;
+        if (rc == 0)
+            rc = res_put(w, text, n);
+    }
+    w->pending += right ? 0 : pad;
+    if (rc == 0 && i + 1 == w->ncols) {
+        w->pending = 0;
         rc = res_puts(w, "\n");
+    }
     return rc;
 }
 

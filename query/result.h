@@ -91,6 +91,7 @@ struct qt_res {
     struct qt_res_scell *scells; /* ncols per sampled row */
     uint32_t sample_rows, scells_cap;
     uint32_t *width;
+    uint32_t pending; /* table: spaces not yet written (no trailing blanks) */
     int error; /* sticky: the sink failed */
 };
 
