@@ -238,28 +238,30 @@ qt_catq_run(struct qt_qctx *ctx, struct qt_catalog *cat, const struct qt_qry *q,
     struct qt_str meas = qs(sel->measurement);
     bool narrow = sel->field.len > 0 || sel->matchers_count > 0;
     struct qt_strlist *l = NULL;
+    int rc;
     switch (q->kind) {
     case QT_QRY_MEASUREMENTS:
         if (sel->matchers_count > 0)
             return collect(ctx, cat, sel, C_MEAS, meas, w, series);
-        return emit_list(ctx, w, qt_catalog_list_measurements(cat, &l), l);
+        rc = qt_catalog_list_measurements(cat, &l);
+        return emit_list(ctx, w, rc, l);
     case QT_QRY_FIELDS:
         if (sel->matchers_count > 0)
             return collect(ctx, cat, sel, C_FIELD, meas, w, series);
         if (meas.len == 0)
             return all_fields(ctx, cat, w);
-        return emit_list(ctx, w, qt_catalog_list_fields(cat, meas, &l), l);
+        rc = qt_catalog_list_fields(cat, meas, &l);
+        return emit_list(ctx, w, rc, l);
     case QT_QRY_TAGS:
         if (narrow)
             return collect(ctx, cat, sel, C_TAGKEY, meas, w, series);
-        return emit_list(ctx, w, qt_catalog_list_tag_keys(cat, meas.len > 0 ? &meas : NULL, &l),
-                         l);
+        rc = qt_catalog_list_tag_keys(cat, meas.len > 0 ? &meas : NULL, &l);
+        return emit_list(ctx, w, rc, l);
     case QT_QRY_VALUES:
         if (narrow)
             return collect(ctx, cat, sel, C_TAGVALUE, qs(q->tag_key), w, series);
-        return emit_list(
-            ctx, w,
-            qt_catalog_list_tag_values(cat, qs(q->tag_key), meas.len > 0 ? &meas : NULL, &l), l);
+        rc = qt_catalog_list_tag_values(cat, qs(q->tag_key), meas.len > 0 ? &meas : NULL, &l);
+        return emit_list(ctx, w, rc, l);
     case QT_QRY_SERIES: return series_list(ctx, cat, q, w, series);
     default: break;
     }
