@@ -305,7 +305,7 @@ group_key(struct qt_agg *a, const struct qt_serieskey *k, size_t *len)
         v[i] = qt_sel_tag_value(k, key);
         need += 4 + v[i].len;
     }
-    if (a->gkeys_len + need > a->gkeys_cap) {
+    if (a->gkeys_len + need + 1 > a->gkeys_cap) { /* +1: never NULL, even for no tags */
         size_t cap = (a->gkeys_len + need) * 2 + 256;
         int rc = agg_charge(a, cap - a->gkeys_cap);
         uint8_t *p = rc == 0 ? qt_realloc(a->gkeys, cap) : NULL;
