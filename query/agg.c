@@ -637,16 +637,19 @@ run_numeric(struct qt_agg *a, struct agg_cell *c, enum qt_vtype vt, const union 
     int rc = 0;
     if (vt == QT_VT_FLOAT) {
         c->kinds |= K_FLOAT;
-        double lo = NAN, hi = NAN;
         for (uint32_t i = 0; i < n && (a->need & NEED_SUM); i++)
             fsum_add(c, v[i].f);
-        for (uint32_t i = 0; i < n && (a->need & NEED_MINMAX); i++) {
-            double x = v[i].f;
-            lo = x < lo || isnan(lo) ? x : lo;
-            hi = x > hi || isnan(hi) ? x : hi;
-        }
-        if (a->need & NEED_MINMAX)
+        if (a->need & NEED_MINMAX) {
+            uint32_t i = 0;
+            while (i < n && isnan(v[i].f))
+                i++;
+            double lo = i < n ? v[i].f : NAN, hi = lo;
+            for (; i < n; i++) { /* NaN compares false: skipped */
+                lo = v[i].f < lo ? v[i].f : lo;
+                hi = v[i].f > hi ? v[i].f : hi;
+            }
             minmax_float(c, lo, hi);
+        }
         for (uint32_t i = 0; i < n && (a->need & NEED_STD); i++)
             welford(c, v[i].f);
         for (uint32_t i = 0; i < n && rc == 0 && (a->need & NEED_PCT); i++)

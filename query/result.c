@@ -14,8 +14,12 @@
  */
 #include "result.h"
 
+#include <float.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format/qt_alloc.h"
@@ -155,6 +159,41 @@ fmt_decimal(double v, char *buf)
     return 0;
 }
 
+/* Significant digits of the shortest round trip of v: the digits of
+ * "%.15g" when that reads back (DBL_DIG = 15: any decimal of <= 15
+ * digits survives double -> 15 digits, so %g's trimmed output is already
+ * the shortest), else 16 or 17. */
+static int
+shortest_digits(double v, char *tmp, size_t cap)
+{
+    for (int prec = 15; prec < 17; prec++) {
+        snprintf(tmp, cap, "%.*g", prec, v);
+        if (strtod(tmp, NULL) != v)
+            continue;
+        if (prec > 15)
+            return prec;
+        int k = 0, lead = 1;
+        for (const char *p = tmp; *p != '\0' && *p != 'e'; p++) {
+            if (*p < '0' || *p > '9')
+                continue;
+            lead = lead && *p == '0';
+            k += !lead;
+        }
+        return k > 0 ? k : 1;
+    }
+    return 17;
+}
+
+/* snprintf/strtod in the "C" locale whatever the process set (as qprint). */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void
+c_locale_init(void)
+{
+    c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
 size_t
 qt_res_format_double(double v, char *buf, size_t cap)
 {
@@ -168,7 +207,24 @@ qt_res_format_double(double v, char *buf, size_t cap)
     size_t n = fmt_decimal(v, buf);
     if (n > 0)
         return n;
-    return qt_qry_number_format(v, buf, cap);
+    if (fabs(v) < DBL_MIN) /* subnormal: fewer than DBL_DIG digits are exact */
+        return qt_qry_number_format(v, buf, cap);
+    /* qprint's notation for that many digits: plain while the exponent is
+     * moderate (150, not 1.5e+02), else %g's choice. */
+    pthread_once(&c_locale_once, c_locale_init);
+    locale_t old = c_locale != (locale_t)0 ? uselocale(c_locale) : (locale_t)0;
+    char tmp[40];
+    int prec = shortest_digits(v, tmp, sizeof(tmp));
+    snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
+    const char *e = strchr(tmp, 'e');
+    int exp10 = e != NULL ? atoi(e + 1) : 0;
+    if (exp10 >= -4 && exp10 < 17 && exp10 + 1 > prec)
+        prec = exp10 + 1;
+    int len = snprintf(buf, cap, "%.*g", prec, v);
+    if (old != (locale_t)0)
+        uselocale(old);
+    qt_assert(len > 0 && (size_t)len < cap);
+    return (size_t)len;
 }
 
 /* ---- cell text ------------------------------------------------------------ */

@@ -159,24 +159,62 @@ qt_xf_reset(struct qt_xf *x, enum qt_vtype vt)
     x->out_vt = vt;
 }
 
+/* Keep the points of (its, iv)[0..n) that pass, writing them to (ts, v)
+ * (which may be the same arrays): one loop per operator so the test
+ * compiles to a branch-free compaction. */
+#define WHERE_LOOP(test)                                                                           \
+    for (uint32_t i = 0; i < n; i++) {                                                             \
+        ts[k] = its[i];                                                                            \
+        v[k] = iv[i];                                                                              \
+        k += (test);                                                                               \
+    }
+
 static uint32_t
-stage_where(const struct qt_xf_stage *s, int64_t *ts, union qt_value *v, uint32_t n)
+where_float(const struct qt_qry_cond *c, const int64_t *its, const union qt_value *iv, uint32_t n,
+            int64_t *ts, union qt_value *v)
 {
     uint32_t k = 0;
-    if (s->in_vt == QT_VT_FLOAT) {
-        for (uint32_t i = 0; i < n; i++) {
-            ts[k] = ts[i];
-            v[k] = v[i];
-            k += qt_xf_cond_float(&s->cond, v[i].f);
-        }
-        return k;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        ts[k] = ts[i];
-        v[k] = v[i];
-        k += qt_xf_cond_int(s->int_mode, s->int_op, s->int_t, v[i].i);
+    double x = c->value;
+    switch (c->op) {
+    case QT_QRY_CMP_GT: WHERE_LOOP(iv[i].f > x) break;
+    case QT_QRY_CMP_GE: WHERE_LOOP(iv[i].f >= x) break;
+    case QT_QRY_CMP_LT: WHERE_LOOP(iv[i].f < x) break;
+    case QT_QRY_CMP_LE: WHERE_LOOP(iv[i].f <= x) break;
+    case QT_QRY_CMP_EQ: WHERE_LOOP(iv[i].f == x) break;
+    case QT_QRY_CMP_NE: WHERE_LOOP(iv[i].f < x || iv[i].f > x) break; /* NaN fails */
     }
     return k;
+}
+
+static uint32_t
+where_int(const struct qt_xf_stage *s, const int64_t *its, const union qt_value *iv, uint32_t n,
+          int64_t *ts, union qt_value *v)
+{
+    uint32_t k = 0;
+    int64_t t = s->int_t;
+    if (s->int_mode != QT_XF_INT_CMP) {
+        bool all = s->int_mode == QT_XF_INT_ALWAYS;
+        WHERE_LOOP(all)
+        return k;
+    }
+    switch (s->int_op) {
+    case QT_QRY_CMP_GT: WHERE_LOOP(iv[i].i > t) break;
+    case QT_QRY_CMP_GE: WHERE_LOOP(iv[i].i >= t) break;
+    case QT_QRY_CMP_LT: WHERE_LOOP(iv[i].i < t) break;
+    case QT_QRY_CMP_LE: WHERE_LOOP(iv[i].i <= t) break;
+    case QT_QRY_CMP_EQ: WHERE_LOOP(iv[i].i == t) break;
+    case QT_QRY_CMP_NE: WHERE_LOOP(iv[i].i != t) break;
+    }
+    return k;
+}
+
+static uint32_t
+stage_where(const struct qt_xf_stage *s, const int64_t *its, const union qt_value *iv, uint32_t n,
+            int64_t *ts, union qt_value *v)
+{
+    if (s->in_vt == QT_VT_FLOAT)
+        return where_float(&s->cond, its, iv, n, ts, v);
+    return where_int(s, its, iv, n, ts, v);
 }
 
 /* rate / delta of (t0,a) -> (t1,b) for the stage's input type. */
@@ -204,18 +242,19 @@ stage_diff_one(struct qt_xf *x, const struct qt_xf_stage *s, int64_t t0, union q
 }
 
 static int
-stage_diff(struct qt_xf *x, struct qt_xf_stage *s, int64_t *ts, union qt_value *v, uint32_t *n)
+stage_diff(struct qt_xf *x, struct qt_xf_stage *s, const int64_t *its, const union qt_value *iv,
+           uint32_t *n)
 {
     uint32_t k = 0;
     for (uint32_t i = 0; i < *n; i++) {
-        int64_t t = ts[i];
-        union qt_value cur = v[i], d;
+        int64_t t = its[i]; /* read before the write below may overwrite it */
+        union qt_value cur = iv[i], d;
         if (s->has_prev) {
             int rc = stage_diff_one(x, s, s->prev_ts, s->prev, t, cur, &d);
             if (rc != 0)
                 return rc;
-            ts[k] = t;
-            v[k++] = d;
+            x->ts[k] = t;
+            x->v[k++] = d;
         }
         s->has_prev = true;
         s->prev_ts = t;
@@ -231,20 +270,24 @@ qt_xf_run(struct qt_xf *x, const int64_t *ts, const union qt_value *v, uint32_t 
 {
     qt_assert(x->n > 0);
     qt_assert(n <= QT_BLOCK_POINTS_MAX);
-    memcpy(x->ts, ts, (size_t)n * sizeof(*ts));
-    memcpy(x->v, v, (size_t)n * sizeof(*v));
+    /* The first stage reads the caller's arrays, later ones the buffers in
+     * place (each writes at most one point per point read, never ahead). */
+    const int64_t *its = ts;
+    const union qt_value *iv = v;
     for (uint32_t i = 0; i < x->n && n > 0; i++) {
         struct qt_xf_stage *s = &x->st[i];
         if (s->kind == QT_XF_WHERE) {
-            n = stage_where(s, x->ts, x->v, n);
+            n = stage_where(s, its, iv, n, x->ts, x->v);
         } else {
-            int rc = stage_diff(x, s, x->ts, x->v, &n);
+            int rc = stage_diff(x, s, its, iv, &n);
             if (rc != 0)
                 return rc;
         }
+        its = x->ts;
+        iv = x->v;
     }
     *ots = x->ts;
     *ov = x->v;
-    *on = n;
+    *on = its == ts ? 0 : n;
     return 0;
 }
