@@ -139,7 +139,8 @@ static void
 batch_write(struct qt_db *db, struct batch *b)
 {
     struct qt_write_result res;
-    if (b->n > 0 && (qt_db_write(db, b->lines, b->n, NULL, NULL, &res) != 0 || res.lines_ok != b->n)) {
+    if (b->n > 0 &&
+        (qt_db_write(db, b->lines, b->n, NULL, NULL, &res) != 0 || res.lines_ok != b->n)) {
         fprintf(stderr, "bench_query: write failed: %s\n", qt_err_detail());
         exit(1);
     }
@@ -149,8 +150,8 @@ batch_write(struct qt_db *db, struct batch *b)
 static struct qt_db *
 open_db(const char *dir)
 {
-    struct qt_db_opts o = {.dir = dir, .fsync = QT_FSYNC_NONE, .no_background = true,
-                           .mem_budget_bytes = 2ull << 30};
+    struct qt_db_opts o = {
+        .dir = dir, .fsync = QT_FSYNC_NONE, .no_background = true, .mem_budget_bytes = 2ull << 30};
     struct qt_db *db = NULL;
     int rc = qt_db_open(&o, &db);
     if (rc != 0) {
@@ -218,8 +219,8 @@ timed(struct qt_db *db, const char *text, int64_t now, int runs, struct timing *
         uint64_t bytes = 0;
         struct qt_qry_error err;
         double w0 = wall_s(), c0 = cpu_s();
-        int rc = qt_qry_run(db, text, strlen(text), now, &lim, QT_OUT_JSON, sink, &bytes, &t->st,
-                            &err);
+        int rc =
+            qt_qry_run(db, text, strlen(text), now, &lim, QT_OUT_JSON, sink, &bytes, &t->st, &err);
         double w1 = wall_s(), c1 = cpu_s();
         if (rc != 0) {
             fprintf(stderr, "bench_query: %s: %s\n", text, err.message);
@@ -239,8 +240,7 @@ timed(struct qt_db *db, const char *text, int64_t now, int runs, struct timing *
 static void
 row(const char *what, const char *value, const char *target, int pass)
 {
-    printf("  %-52s %-22s %-14s %s\n", what, value, target,
-           pass < 0 ? "" : pass ? "PASS" : "MISS");
+    printf("  %-52s %-22s %-14s %s\n", what, value, target, pass < 0 ? "" : pass ? "PASS" : "MISS");
 }
 
 static void

@@ -347,7 +347,7 @@
  * over a misconfigured selector on a bigger node is not. */
 #define QT_QRY_SERIES_MAX_DEFAULT (1u << 20)
 
-/* Default executor memory per query: aggregation cells (~200 bytes per
+/* Default executor memory per query: aggregation cells (240 bytes per
  * group x bucket), percentile values (8 bytes each), group keys and the
  * selection.  256 MiB is a million group-buckets with room; raw points
  * never count (they stream). */

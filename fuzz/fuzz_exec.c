@@ -78,8 +78,8 @@ put(const char *key, const char *field, int64_t ts, struct qt_batch_field f)
 {
     f.name = field;
     f.name_len = (uint32_t)strlen(field);
-    struct qt_batch_line l = {.key = key, .key_len = (uint32_t)strlen(key), .ts = ts,
-                              .n_fields = 1, .fields = &f};
+    struct qt_batch_line l = {
+        .key = key, .key_len = (uint32_t)strlen(key), .ts = ts, .n_fields = 1, .fields = &f};
     if (qt_db_write(db, &l, 1, NULL, NULL, NULL) != 0)
         abort();
 }
@@ -87,12 +87,14 @@ put(const char *key, const char *field, int64_t ts, struct qt_batch_field f)
 static void
 setup(void)
 {
-    static const char *const keys[] = {"air,district=xihu,station=a1", "air,district=xihu,station=a2",
-                                       "air,district=binjiang,station=a3", "air,station=a4",
-                                       "water,district=xihu,site=w1"};
+    static const char *const keys[] = {
+        "air,district=xihu,station=a1", "air,district=xihu,station=a2",
+        "air,district=binjiang,station=a3", "air,station=a4", "water,district=xihu,site=w1"};
     static const char *const states[] = {"ok", "maint", "fault"};
     snprintf(dir, sizeof(dir), "/tmp/qtdb-fuzz-exec-XXXXXX");
-    struct qt_db_opts o = {.io_kind = QT_IO_POSIX, .no_background = true, .fsync = QT_FSYNC_NONE,
+    struct qt_db_opts o = {.io_kind = QT_IO_POSIX,
+                           .no_background = true,
+                           .fsync = QT_FSYNC_NONE,
                            .shard_duration_ns = 3600ll * 1000000000ll};
     if (mkdtemp(dir) == NULL)
         abort();
@@ -111,8 +113,7 @@ setup(void)
             put(keys[k], "ok", t, (struct qt_batch_field){.vtype = QT_VT_BOOL, .v.b = i % 3 == 0});
             const char *s = states[(i / 10 + k) % 3];
             put(keys[k], "state", t,
-                (struct qt_batch_field){.vtype = QT_VT_STRING,
-                                        .v.s = {s, (uint32_t)strlen(s)}});
+                (struct qt_batch_field){.vtype = QT_VT_STRING, .v.s = {s, (uint32_t)strlen(s)}});
         }
         if (i == 120 && qt_db_flush(db) != 0)
             abort();
@@ -150,8 +151,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > QT_QUERY_TEXT_MAX)
         return 0;
     const char *text = (const char *)data;
-    struct qt_qry_limits lim = {.rows_max = 20000, .series_max = 1000, .mem_bytes_max = 8u << 20,
-                                .deadline_ms = 5000};
+    struct qt_qry_limits lim = {
+        .rows_max = 20000, .series_max = 1000, .mem_bytes_max = 8u << 20, .deadline_ms = 5000};
     struct out o[3] = {{0}};
     struct qt_qry_stats st[3];
     int rc[3];

@@ -20,19 +20,19 @@
  */
 #include "agg.h"
 
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_hash.h"
 #include "format/qt_limits.h"
 #include "query/qprint.h"
-#include "query/select.h"
 #include "query/qtime.h"
+#include "query/select.h"
 #include "query/tz.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* What the functions need from a cell. */
 enum {
@@ -171,7 +171,8 @@ qt_agg_unsupported(const struct qt_qry_stage_agg *spec, enum qt_vtype vt)
     for (uint32_t i = 0; i < spec->fns_count; i++) {
         enum qt_qry_agg_fn fn = spec->fns[i].fn;
         bool ok = fn == QT_QRY_AGG_COUNT || fn == QT_QRY_AGG_FIRST || fn == QT_QRY_AGG_LAST ||
-                  vt == QT_VT_FLOAT || vt == QT_VT_INT || (vt == QT_VT_BOOL && fn == QT_QRY_AGG_SUM);
+                  vt == QT_VT_FLOAT || vt == QT_VT_INT ||
+                  (vt == QT_VT_BOOL && fn == QT_QRY_AGG_SUM);
         if (!ok)
             return qt_qry_agg_fn_name(fn);
     }
@@ -988,8 +989,8 @@ emit_columns(struct qt_agg *a, struct qt_res *w)
     char names[QT_QUERY_AGGS_MAX][64];
     cols[0] = (struct qt_res_col){.name = {"time", 4}, .kind = QT_RES_COL_TIME};
     for (uint32_t i = 0; i < sp->tags_count; i++)
-        cols[1 + i] = (struct qt_res_col){.name = {sp->tags[i].p, sp->tags[i].len},
-                                          .kind = QT_RES_COL_TEXT};
+        cols[1 + i] =
+            (struct qt_res_col){.name = {sp->tags[i].p, sp->tags[i].len}, .kind = QT_RES_COL_TEXT};
     for (uint32_t j = 0; j < sp->fns_count; j++) {
         size_t n = qt_qry_agg_column(&sp->fns[j], names[j], sizeof(names[j]));
         n = n < sizeof(names[j]) ? n : sizeof(names[j]) - 1;
@@ -1020,8 +1021,8 @@ emit_order(struct qt_agg *a, uint32_t **groups, struct agg_order **order)
     for (uint32_t i = 0; i < a->ngroups; i++)
         rank[(*groups)[i]] = i;
     for (uint32_t i = 0; i < a->ncells; i++)
-        (*order)[i] = (struct agg_order){.rank = rank[a->cells[i].group], .cell = i,
-                                         .bucket = a->cells[i].bucket};
+        (*order)[i] = (struct agg_order){
+            .rank = rank[a->cells[i].group], .cell = i, .bucket = a->cells[i].bucket};
     qsort(*order, a->ncells, sizeof(**order), order_cmp);
     return 0;
 }

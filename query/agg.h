@@ -28,9 +28,6 @@
 #ifndef QT_AGG_H
 #define QT_AGG_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "format/codec.h"
 #include "format/serieskey.h"
 #include "query/qctx.h"
@@ -38,6 +35,9 @@
 #include "query/result.h"
 #include "storage/memtable.h"
 #include "storage/scan.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 struct qt_agg;
 

@@ -11,14 +11,14 @@
  */
 #include "catq.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "query/select.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* A growing set of copied names, sorted and de-duplicated at the end. */
 struct nameset {
@@ -229,8 +229,8 @@ series_list(struct qt_qctx *ctx, struct qt_catalog *cat, const struct qt_qry *q,
 }
 
 int
-qt_catq_run(struct qt_qctx *ctx, struct qt_catalog *cat, const struct qt_qry *q,
-            struct qt_res *w, uint64_t *series)
+qt_catq_run(struct qt_qctx *ctx, struct qt_catalog *cat, const struct qt_qry *q, struct qt_res *w,
+            uint64_t *series)
 {
     qt_assert(q->kind != QT_QRY_DATA);
     *series = 0;

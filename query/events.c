@@ -12,11 +12,11 @@
  */
 #include "events.h"
 
-#include <math.h>
-#include <string.h>
-
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
+
+#include <math.h>
+#include <string.h>
 
 void
 qt_ev_init(struct qt_ev *ev, const struct qt_qry *q, struct qt_res *w, struct qt_cell *row,
@@ -73,8 +73,8 @@ ev_row(struct qt_ev *ev, int64_t start, int64_t end)
     struct qt_cell *r = ev->row;
     r[0] = (struct qt_cell){.kind = QT_CELL_INT, .u.i = start};
     r[1 + ev->ntags] = (struct qt_cell){.kind = QT_CELL_INT, .u.i = end};
-    r[2 + ev->ntags] = (struct qt_cell){.kind = QT_CELL_INT, .u.i = d > INT64_MAX ? INT64_MAX
-                                                                                  : (int64_t)d};
+    r[2 + ev->ntags] =
+        (struct qt_cell){.kind = QT_CELL_INT, .u.i = d > INT64_MAX ? INT64_MAX : (int64_t)d};
     if (ev->episodes)
         r[3 + ev->ntags] = ev->peak;
     return qt_res_row(ev->w, r);
@@ -103,7 +103,7 @@ ev_cell(const struct qt_ev *ev, union qt_value v)
 static long double
 ev_num(const struct qt_cell *c)
 {
-    return c->kind == QT_CELL_FLOAT ? (long double)c->u.f
+    return c->kind == QT_CELL_FLOAT  ? (long double)c->u.f
            : c->kind == QT_CELL_BOOL ? (long double)c->u.b
                                      : (long double)c->u.i;
 }

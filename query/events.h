@@ -26,13 +26,13 @@
 #ifndef QT_EVENTS_H
 #define QT_EVENTS_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "query/qparse.h"
 #include "query/result.h"
 #include "query/xform.h"
 #include "storage/scan.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 struct qt_ev {
     bool episodes; /* else gaps */
@@ -40,10 +40,10 @@ struct qt_ev {
     enum qt_xf_int int_mode;
     enum qt_qry_cmp int_op;
     int64_t int_t;
-    int64_t min_ns;  /* episodes: `for d`; gaps: d */
-    bool inclusive;  /* gaps >= d */
-    bool bounded;    /* range given */
-    int64_t r0, r1;  /* range [r0, r1) */
+    int64_t min_ns; /* episodes: `for d`; gaps: d */
+    bool inclusive; /* gaps >= d */
+    bool bounded;   /* range given */
+    int64_t r0, r1; /* range [r0, r1) */
     struct qt_res *w;
     struct qt_cell *row; /* time, tags (caller's), end, duration[, peak] */
     uint32_t ntags;

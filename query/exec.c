@@ -22,10 +22,6 @@
  */
 #include "exec.h"
 
-#include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
@@ -40,6 +36,10 @@
 #include "query/select.h"
 #include "query/xform.h"
 #include "storage/scan.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Receives a series' chunks (after transforms). */
 struct sink {
@@ -75,14 +75,15 @@ scan_fail(struct exec *x, int rc, const struct qt_sel_series *s)
     const char *d = qt_err_detail();
     if (rc == QT_ENOMEM)
         return qt_qctx_fail(x->ctx, rc, "scan: out of memory");
-    return qt_qctx_fail(x->ctx, rc, "scan of %.*s: %s%s%s", (int)(s->key_len > 80 ? 80 : s->key_len),
-                        (const char *)s->key, qt_strerror(rc), d[0] ? ": " : "", d);
+    return qt_qctx_fail(x->ctx, rc, "scan of %.*s: %s%s%s",
+                        (int)(s->key_len > 80 ? 80 : s->key_len), (const char *)s->key,
+                        qt_strerror(rc), d[0] ? ": " : "", d);
 }
 
 /* Points of the series through the transforms to the sink. */
 static int
-feed_points(struct exec *x, const struct qt_sel_series *s, const struct sink *k,
-            const int64_t *ts, const union qt_value *v, uint32_t n, const char *arena)
+feed_points(struct exec *x, const struct qt_sel_series *s, const struct sink *k, const int64_t *ts,
+            const union qt_value *v, uint32_t n, const char *arena)
 {
     if (n == 0)
         return 0;
@@ -139,8 +140,8 @@ scan_series(struct exec *x, const struct qt_sel_series *s, const struct sink *k,
     const struct qt_qry_range *r = &x->q->range;
     struct qt_scan_opts o = {.t0 = r->bounded ? r->start.ns : INT64_MIN,
                              .t1 = r->bounded ? r->end.ns : INT64_MAX,
-                             .allow_stats = allow_stats && k->stats != NULL &&
-                                            !qt_xf_active(&x->xf)};
+                             .allow_stats =
+                                 allow_stats && k->stats != NULL && !qt_xf_active(&x->xf)};
     struct qt_scan *sc = NULL;
     int rc = qt_scan_open(x->db, s->sid, &o, &sc);
     if (rc != 0)
@@ -149,6 +150,8 @@ scan_series(struct exec *x, const struct qt_sel_series *s, const struct sink *k,
     struct qt_chunk c;
     int got;
     while (rc == 0 && !qt_res_full(x->w) && (got = qt_scan_next(sc, &c)) != 0) {
+        if ((rc = qt_qctx_check_deadline(x->ctx)) != 0)
+            break;
         if (got < 0) {
             rc = scan_fail(x, got, s);
             break;
@@ -165,8 +168,6 @@ scan_series(struct exec *x, const struct qt_sel_series *s, const struct sink *k,
             }
         }
         rc = feed_points(x, s, k, c.ts, c.vals, c.n, c.arena);
-        if (rc == 0)
-            rc = qt_qctx_check_deadline(x->ctx);
     }
     count_scan(x, sc);
     qt_scan_close(sc);
@@ -285,8 +286,8 @@ static void
 row_tags(struct exec *x, struct qt_cell *row)
 {
     for (uint32_t i = 0; i < x->ntagcols; i++)
-        row[1 + i] = (struct qt_cell){.kind = QT_CELL_STR,
-                                      .u.s = qt_sel_tag_value(x->k, x->tagcols[i])};
+        row[1 + i] =
+            (struct qt_cell){.kind = QT_CELL_STR, .u.s = qt_sel_tag_value(x->k, x->tagcols[i])};
 }
 
 static struct qt_cell
@@ -329,8 +330,7 @@ check_types(struct exec *x)
             return fail_type(x, s, why, s->vtype);
         if (q->agg != NULL && (why = qt_agg_unsupported(&q->agg->u.agg, vt)) != NULL)
             return fail_type(x, s, why, vt);
-        if (q->terminal != NULL && q->terminal->kind == QT_QRY_STAGE_EPISODES &&
-            vt == QT_VT_STRING)
+        if (q->terminal != NULL && q->terminal->kind == QT_QRY_STAGE_EPISODES && vt == QT_VT_STRING)
             return fail_type(x, s, "episodes", vt);
     }
     return 0;

@@ -21,11 +21,11 @@
 #ifndef QT_EXEC_H
 #define QT_EXEC_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "query/qparse.h"
 #include "storage/db.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 enum qt_out_format { QT_OUT_TABLE = 0, QT_OUT_CSV = 1, QT_OUT_JSON = 2 };
 

@@ -8,13 +8,13 @@
  */
 #include "qctx.h"
 
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
 
 int64_t
 qt_qctx_now(void)

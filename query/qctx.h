@@ -15,11 +15,11 @@
 #ifndef QT_QCTX_H
 #define QT_QCTX_H
 
+#include "query/qparse.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "query/qparse.h"
 
 struct qt_qctx {
     uint64_t mem_used, mem_max; /* bytes charged / allowed */

@@ -14,6 +14,13 @@
  */
 #include "result.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "query/qprint.h"
+#include "query/qtime.h"
+
 #include <float.h>
 #include <locale.h>
 #include <math.h>
@@ -21,13 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "query/qprint.h"
-#include "query/qtime.h"
 
 /* Rendered cell text: a tag value (<= QT_SERIES_KEY_MAX bytes) grows at
  * most 6x when JSON-escaped (\u00XX); numbers and times need < 64. */
@@ -234,7 +234,11 @@ static size_t
 utf8_seq(const unsigned char *s, size_t n, uint32_t *cp)
 {
     unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    size_t len = c < 0x80             ? 1
+                 : (c & 0xe0) == 0xc0 ? 2
+                 : (c & 0xf0) == 0xe0 ? 3
+                 : (c & 0xf8) == 0xf0 ? 4
+                                      : 0;
     if (len == 0 || len > n)
         return 0;
     uint32_t v = len == 1 ? c : len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
@@ -421,9 +425,8 @@ static void
 sample_put(struct qt_res *w, uint32_t i, size_t n, uint32_t width, bool right)
 {
     memcpy(w->sample + w->sample_len, w->cell, n);
-    w->scells[(size_t)w->sample_rows * w->ncols + i] =
-        (struct qt_res_scell){.off = (uint32_t)w->sample_len, .len = (uint32_t)n,
-                              .width = width, .right = right};
+    w->scells[(size_t)w->sample_rows * w->ncols + i] = (struct qt_res_scell){
+        .off = (uint32_t)w->sample_len, .len = (uint32_t)n, .width = width, .right = right};
     w->sample_len += n;
     if (width > w->width[i])
         w->width[i] = width;
@@ -522,8 +525,8 @@ row_table(struct qt_res *w, const struct qt_cell *cells)
 /* ---- lifecycle ------------------------------------------------------------ */
 
 int
-qt_res_init(struct qt_res *w, struct qt_qctx *ctx, enum qt_out_format fmt, qt_out_fn out,
-            void *arg, uint64_t limit)
+qt_res_init(struct qt_res *w, struct qt_qctx *ctx, enum qt_out_format fmt, qt_out_fn out, void *arg,
+            uint64_t limit)
 {
     qt_assert(out != NULL);
     qt_assert(fmt == QT_OUT_TABLE || fmt == QT_OUT_CSV || fmt == QT_OUT_JSON);
@@ -598,8 +601,8 @@ qt_res_begin(struct qt_res *w, const struct qt_res_col *cols, uint32_t ncols)
     for (uint32_t i = 0; i < ncols; i++) {
         memcpy(w->names + off, cols[i].name.p, cols[i].name.len);
         w->names[off + cols[i].name.len] = '\0';
-        w->cols[i] = (struct qt_res_col){.name = {w->names + off, cols[i].name.len},
-                                         .kind = cols[i].kind};
+        w->cols[i] =
+            (struct qt_res_col){.name = {w->names + off, cols[i].name.len}, .kind = cols[i].kind};
         off += cols[i].name.len + 1;
     }
     w->ncols = ncols;

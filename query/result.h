@@ -23,13 +23,13 @@
 #ifndef QT_RESULT_H
 #define QT_RESULT_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "format/codec.h"
 #include "query/exec.h"
 #include "query/qctx.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* How a column's cells are rendered. */
 enum qt_res_col_kind {
@@ -92,7 +92,7 @@ struct qt_res {
     uint32_t sample_rows, scells_cap;
     uint32_t *width;
     uint32_t pending; /* table: spaces not yet written (no trailing blanks) */
-    int error; /* sticky: the sink failed */
+    int error;        /* sticky: the sink failed */
 };
 
 /* Set up a writer; nothing is written yet.  limit 0 = no `limit N`. */

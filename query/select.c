@@ -14,14 +14,14 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "select.h"
 
-#include <pcre2.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* One regex matcher resolved against a measurement's tag values. */
 struct sel_re {
@@ -69,8 +69,8 @@ str_cmp(const void *a, const void *b)
 
 /* 1 when the query regex of m accepts v[0..len), 0 if not, <0 error. */
 static int
-sel_re_match(struct sel_ctx *x, const struct qt_qry_matcher *m, pcre2_match_data *md,
-             const char *v, uint32_t len)
+sel_re_match(struct sel_ctx *x, const struct qt_qry_matcher *m, pcre2_match_data *md, const char *v,
+             uint32_t len)
 {
     static const char empty[1];
     int rc = pcre2_match((const pcre2_code *)m->re, (PCRE2_SPTR)(len > 0 ? v : empty), len, 0, 0,
@@ -172,8 +172,11 @@ sel_append(struct sel_ctx *x, uint32_t sid)
     int rc = qt_catalog_series_info(x->cat, sid, &si);
     if (rc != 0)
         return qt_qctx_fail_storage(x->ctx, rc, "selection");
-    o->v[o->n++] = (struct qt_sel_series){.sid = sid, .vtype = si.vtype, .key = si.key,
-                                          .key_len = si.key_len, .group_len = si.group_len};
+    o->v[o->n++] = (struct qt_sel_series){.sid = sid,
+                                          .vtype = si.vtype,
+                                          .key = si.key,
+                                          .key_len = si.key_len,
+                                          .group_len = si.group_len};
     return 0;
 }
 
@@ -282,9 +285,8 @@ qt_sel_run(struct qt_qctx *ctx, struct qt_catalog *cat, const struct qt_qry_sele
     for (uint32_t i = 0; i < sel->matchers_count; i++)
         nvals += sel->matchers[i].op == QT_QRY_MATCH_IN ? sel->matchers[i].values_count : 0;
     struct qt_str *vals = qt_malloc(nvals * sizeof(*vals));
-    int rc = x.mc == NULL || vals == NULL
-                 ? qt_qctx_fail(ctx, QT_ENOMEM, "selection: out of memory")
-                 : 0;
+    int rc =
+        x.mc == NULL || vals == NULL ? qt_qctx_fail(ctx, QT_ENOMEM, "selection: out of memory") : 0;
     if (rc == 0)
         pcre2_set_match_limit(x.mc, QT_QRY_REGEX_MATCH_LIMIT);
     if (rc == 0 && sel->measurement.len > 0) {

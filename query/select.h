@@ -17,13 +17,13 @@
 #ifndef QT_SELECT_H
 #define QT_SELECT_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "format/serieskey.h"
 #include "query/qctx.h"
 #include "query/qparse.h"
 #include "storage/catalog.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 struct qt_sel_series {
     uint32_t sid;

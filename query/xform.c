@@ -9,13 +9,13 @@
  */
 #include "xform.h"
 
-#include <math.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+
+#include <math.h>
+#include <string.h>
 
 #define TWO63 9223372036854775808.0
 

@@ -20,13 +20,13 @@
 #ifndef QT_XFORM_H
 #define QT_XFORM_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "format/codec.h"
 #include "query/qctx.h"
 #include "query/qparse.h"
 #include "storage/memtable.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 enum qt_xf_kind { QT_XF_WHERE = 1, QT_XF_RATE = 2, QT_XF_DELTA = 3 };
 

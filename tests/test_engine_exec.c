@@ -14,12 +14,6 @@
  * number of random queries per storage state.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <math.h>
-#include <pcre2.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
 #include "harness.h"
@@ -27,6 +21,12 @@
 #include "query/result.h"
 #include "storage/db.h"
 #include "util.h"
+
+#include <math.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define SEC  1000000000ll
 #define MIN  (60 * SEC)
@@ -86,7 +86,9 @@ run_q(struct qt_db *db, const char *text, enum qt_out_format fmt, struct outbuf 
 static struct qt_db *
 open_db(const char *dir, int64_t shard_ns)
 {
-    struct qt_db_opts o = {.dir = dir, .io_kind = qt_test_io_kind(), .no_background = true,
+    struct qt_db_opts o = {.dir = dir,
+                           .io_kind = qt_test_io_kind(),
+                           .no_background = true,
                            .shard_duration_ns = shard_ns};
     struct qt_db *db = NULL;
     int rc = qt_db_open(&o, &db);
@@ -109,8 +111,8 @@ put(struct qt_db *db, const char *gkey, const char *field, int64_t ts, enum qt_v
         fl.v.b = (uint8_t)(i != 0);
     else
         fl.v.s = (struct qt_str){s, (uint32_t)strlen(s)};
-    struct qt_batch_line l = {.key = gkey, .key_len = (uint32_t)strlen(gkey), .ts = ts,
-                              .n_fields = 1, .fields = &fl};
+    struct qt_batch_line l = {
+        .key = gkey, .key_len = (uint32_t)strlen(gkey), .ts = ts, .n_fields = 1, .fields = &fl};
     struct qt_write_result res;
     int rc = qt_db_write(db, &l, 1, NULL, NULL, &res);
     return rc != 0 ? rc : res.lines_ok == 1 ? 0 : -1;
@@ -131,7 +133,8 @@ small_db(void)
         if (rc == 0)
             rc = put(db, b, "pm25", T0 + i * 30 * MIN + MIN, QT_VT_FLOAT, 100 + i * 25, 0, NULL);
         if (rc == 0)
-            rc = put(db, a, "state", T0 + i * 30 * MIN, QT_VT_STRING, 0, 0, i == 2 ? "fault" : "ok");
+            rc =
+                put(db, a, "state", T0 + i * 30 * MIN, QT_VT_STRING, 0, 0, i == 2 ? "fault" : "ok");
         if (rc == 0)
             rc = put(db, a, "n", T0 + i * 30 * MIN, QT_VT_INT, 0, i * 7 - 3, NULL);
     }
@@ -410,8 +413,11 @@ r_gen_writes(struct r_data *d, uint64_t *rng)
                     continue;
                 int64_t ts = T0 + s * MIN + (r % 4 == 0 ? 0 : (int64_t)(r >> 20) % 30000 * 1000000);
                 int64_t late = r % 100 < 3 ? (int64_t)((r >> 8) % (6 * 3600)) * SEC : 0;
-                struct r_write w = {.g = (uint16_t)g, .f = (uint8_t)f, .ts = ts,
-                                    .arrival = ts + late, .v = r_value(rng, vt, f, ts)};
+                struct r_write w = {.g = (uint16_t)g,
+                                    .f = (uint8_t)f,
+                                    .ts = ts,
+                                    .arrival = ts + late,
+                                    .v = r_value(rng, vt, f, ts)};
                 r_add_write(d, w);
                 if (r % 100 >= 95) { /* re-sent later with another value */
                     w.arrival += (int64_t)((r >> 30) % 7200 + 1) * SEC;
@@ -513,8 +519,11 @@ r_load(struct qt_db *db, const struct r_data *d, uint32_t from, uint32_t to)
             else
                 fields[k].v.s = (struct qt_str){r_strs[w->v.i], (uint32_t)strlen(r_strs[w->v.i])};
             const char *key = d->tags[w->g].gkey;
-            lines[k] = (struct qt_batch_line){.key = key, .key_len = (uint32_t)strlen(key),
-                                              .ts = w->ts, .n_fields = 1, .fields = &fields[k]};
+            lines[k] = (struct qt_batch_line){.key = key,
+                                              .key_len = (uint32_t)strlen(key),
+                                              .ts = w->ts,
+                                              .n_fields = 1,
+                                              .fields = &fields[k]};
         }
         struct qt_write_result res;
         int rc = qt_db_write(db, lines, n, NULL, NULL, &res);
@@ -532,7 +541,7 @@ enum { M_EQ, M_NE, M_RE, M_NRE, M_IN };
 enum { S_WHERE, S_RATE, S_DELTA };
 enum { F_NONE, F_NULL, F_PREV, F_LINEAR, F_VALUE };
 /* same order as enum qt_qry_agg_fn - 1 */
-static const char *const r_fn_names[10] = {"count", "sum", "min",    "max",    "avg",
+static const char *const r_fn_names[10] = {"count", "sum",  "min",    "max",    "avg",
                                            "first", "last", "stddev", "spread", "percentile"};
 static const char *const r_cmp_names[6] = {">", ">=", "<", "<=", "==", "!="};
 
@@ -734,11 +743,13 @@ rq_text(const struct rq *q, char *b, size_t cap)
             n += (size_t)snprintf(b + n, cap - n, " | where value %s %.17g",
                                   r_cmp_names[q->pre[i].op], q->pre[i].x);
         else
-            n += (size_t)snprintf(b + n, cap - n, " | %s", q->pre[i].kind == S_RATE ? "rate" : "delta");
+            n += (size_t)snprintf(b + n, cap - n, " | %s",
+                                  q->pre[i].kind == S_RATE ? "rate" : "delta");
     }
     if (q->kind == Q_AGG) {
         for (int i = 0; i < q->nfns; i++) {
-            n += (size_t)snprintf(b + n, cap - n, "%s%s", i == 0 ? " | " : ", ", r_fn_names[q->fns[i].fn]);
+            n += (size_t)snprintf(b + n, cap - n, "%s%s", i == 0 ? " | " : ", ",
+                                  r_fn_names[q->fns[i].fn]);
             if (q->fns[i].fn == 9)
                 n += (size_t)snprintf(b + n, cap - n, "(%g)", q->fns[i].p);
         }
@@ -759,7 +770,8 @@ rq_text(const struct rq *q, char *b, size_t cap)
     } else if (q->kind == Q_LAST) {
         n += (size_t)snprintf(b + n, cap - n, " | last");
     } else if (q->kind == Q_EPI) {
-        n += (size_t)snprintf(b + n, cap - n, " | episodes value %s %.17g", r_cmp_names[q->eop], q->ex);
+        n += (size_t)snprintf(b + n, cap - n, " | episodes value %s %.17g", r_cmp_names[q->eop],
+                              q->ex);
         if (q->efor > 0) {
             n += (size_t)snprintf(b + n, cap - n, " for ");
             n += rq_dur(b + n, cap - n, q->efor);
@@ -875,8 +887,8 @@ r_select(const struct r_data *d, const struct rq *q, uint32_t *out)
         if (r_matches(d, g, q))
             out[n++] = g;
     for (uint32_t i = 1; i < n; i++) /* insertion sort by key */
-        for (uint32_t j = i; j > 0 && strcmp(d->ser[out[j - 1]][q->field].key,
-                                             d->ser[out[j]][q->field].key) > 0;
+        for (uint32_t j = i;
+             j > 0 && strcmp(d->ser[out[j - 1]][q->field].key, d->ser[out[j]][q->field].key) > 0;
              j--) {
             uint32_t t = out[j];
             out[j] = out[j - 1];
@@ -1065,9 +1077,10 @@ r_series_rows(const struct r_data *d, const struct rq *q, const uint32_t *sel, u
                 } else if (sat) {
                     long double v = r_num(&pts[i]), p = r_num(&pts[peak]);
                     bool better = q->eop == 2 || q->eop == 3 ? v < p
-                                  : q->eop == 5 ? fabsl(v - q->ex) > fabsl(p - q->ex) ||
-                                                      (fabsl(v - q->ex) == fabsl(p - q->ex) && v > p)
-                                                : v > p;
+                                  : q->eop == 5
+                                      ? fabsl(v - q->ex) > fabsl(p - q->ex) ||
+                                            (fabsl(v - q->ex) == fabsl(p - q->ex) && v > p)
+                                      : v > p;
                     peak = better ? i : peak;
                     end = i;
                 } else if (in) {
@@ -1457,8 +1470,8 @@ r_compare(const char *text, int rc, const struct qt_qry_error *err, const char *
     for (; !bad && at < e->nrows * e->ncols; at++)
         bad = !cell_eq(&e->c[at], &j.c[at]);
     if (bad) {
-        printf("query: %s\n  got %u cols x %u rows, want %u x %u", text, j.ncols, j.nrows,
-               e->ncols, e->nrows);
+        printf("query: %s\n  got %u cols x %u rows, want %u x %u", text, j.ncols, j.nrows, e->ncols,
+               e->nrows);
         if (at > 0 && at <= e->nrows * e->ncols) {
             at--;
             printf("; first difference at row %u col %s: want ", at / e->ncols,
@@ -1702,7 +1715,7 @@ static const char *const forms[] = {
     "series air.pm25{district=\"xihu\"}",
     "series {site=~\"w00.*\"} | limit 1000",
 };
-#define NFORMS (sizeof(forms) / sizeof(forms[0]))
+#define NFORMS   (sizeof(forms) / sizeof(forms[0]))
 #define CITY_NOW 1794744000000000000ll /* 2026-11-15T12:00:00Z */
 
 /* Same shape and cells (numbers within relative 1e-9: sums from block
@@ -1740,8 +1753,8 @@ TEST(forms_agree_across_storage_states)
         for (size_t i = 0; i < NFORMS; i++) {
             struct qt_qry_stats qs;
             out_reset(&o);
-            int rc = qt_qry_run(db, forms[i], strlen(forms[i]), CITY_NOW, NULL, QT_OUT_JSON,
-                                out_cb, &o, &qs, &err);
+            int rc = qt_qry_run(db, forms[i], strlen(forms[i]), CITY_NOW, NULL, QT_OUT_JSON, out_cb,
+                                &o, &qs, &err);
             if (rc != 0)
                 printf("%s: %s\n", forms[i], err.message);
             CHECK_OK(rc);
@@ -1900,8 +1913,8 @@ TEST(render_byte_exact)
                         "time  count\n"
                         "----  -----\n"
                         "(0 rows)\n"));
-    CHECK_OK(expect_out(db, "values station in air{district=\"xihu\"}", QT_OUT_CSV,
-                        "name\na0001\n"));
+    CHECK_OK(
+        expect_out(db, "values station in air{district=\"xihu\"}", QT_OUT_CSV, "name\na0001\n"));
     CHECK_OK(qt_db_close(db));
 }
 
@@ -2014,10 +2027,15 @@ TEST(deadline_fails_the_query)
         for (int k = 0; k < 1000; k++) {
             int s = k % 40;
             int64_t ts = T0 + ((int64_t)t * 25 + k / 40) * SEC;
-            fields[k] = (struct qt_batch_field){.name = "v", .name_len = 1, .vtype = QT_VT_FLOAT,
+            fields[k] = (struct qt_batch_field){.name = "v",
+                                                .name_len = 1,
+                                                .vtype = QT_VT_FLOAT,
                                                 .v.f = (double)((t * 7 + k) % 1000) / 10};
-            lines[k] = (struct qt_batch_line){.key = keys[s], .key_len = (uint32_t)strlen(keys[s]),
-                                              .ts = ts, .n_fields = 1, .fields = &fields[k]};
+            lines[k] = (struct qt_batch_line){.key = keys[s],
+                                              .key_len = (uint32_t)strlen(keys[s]),
+                                              .ts = ts,
+                                              .n_fields = 1,
+                                              .fields = &fields[k]};
         }
         CHECK_OK(qt_db_write(db, lines, 1000, NULL, NULL, NULL));
     }

@@ -5,15 +5,15 @@
  * characters), the table's held-back sample and streaming widths, limits
  * and a failing sink.
  */
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_err.h"
 #include "harness.h"
 #include "query/qprint.h"
 #include "query/result.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct outbuf {
     char *p;
@@ -51,7 +51,8 @@ rand_double(uint64_t *rng)
     case 1: return (double)(int64_t)(qt_test_rand(rng) % 2000001 - 1000000) / 1000.0;
     case 2: return (double)(int64_t)qt_test_rand(rng) / 3.0;
     case 3: return ldexp((double)(qt_test_rand(rng) % 1000000), (int)(r >> 8) % 200 - 100);
-    case 4: return (double)(qt_test_rand(rng) % 100000) * pow(10, (double)((int)(r >> 8) % 40 - 20));
+    case 4:
+        return (double)(qt_test_rand(rng) % 100000) * pow(10, (double)((int)(r >> 8) % 40 - 20));
     default: return 1.0 / (double)(qt_test_rand(rng) % 1000 + 1);
     }
 }
@@ -60,9 +61,12 @@ TEST(format_double_matches_qprint)
 {
     uint64_t rng = qt_test_seed();
     char a[64], b[64];
-    static const double fixed[] = {0.1, 0.3, 150, 1e15, 1e16, 1e17, 1e-4, 1e-5, 123456789012345678.0,
-                                   -2.5, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, 100.001,
-                                   9007199254740993.0, 1e21, -0.0, 0.0};
+    static const double fixed[] = {0.1,       0.3,     150,
+                                   1e15,      1e16,    1e17,
+                                   1e-4,      1e-5,    123456789012345678.0,
+                                   -2.5,      5e-324,  1.7976931348623157e308,
+                                   0.1 + 0.2, 100.001, 9007199254740993.0,
+                                   1e21,      -0.0,    0.0};
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
         qt_res_format_double(fixed[i], a, sizeof(a));
         qt_qry_number_format(fixed[i], b, sizeof(b));
@@ -104,18 +108,42 @@ write_rows(enum qt_out_format f, const struct qt_cell *cells, uint32_t nrows, ui
     return rc;
 }
 
-#define S(x) {.kind = QT_CELL_STR, .u.s = {x, sizeof(x) - 1}}
-#define I(x) {.kind = QT_CELL_INT, .u.i = (x)}
-#define F(x) {.kind = QT_CELL_FLOAT, .u.f = (x)}
-#define N    {.kind = QT_CELL_NULL}
+#define S(x)                                                                                       \
+    {                                                                                              \
+        .kind = QT_CELL_STR, .u.s = { x, sizeof(x) - 1 }                                           \
+    }
+#define I(x)                                                                                       \
+    {                                                                                              \
+        .kind = QT_CELL_INT, .u.i = (x)                                                            \
+    }
+#define F(x)                                                                                       \
+    {                                                                                              \
+        .kind = QT_CELL_FLOAT, .u.f = (x)                                                          \
+    }
+#define N                                                                                          \
+    {                                                                                              \
+        .kind = QT_CELL_NULL                                                                       \
+    }
 
 TEST(awkward_cells_in_every_encoding)
 {
     const struct qt_cell cells[] = {
-        I(0), S("a,\"b\"\n"), I(5400000000000), F(NAN),
-        I(-1), S("\x01tab\tbad\xff\xfe"), I(0), F(INFINITY),
-        N, S("\xe8\xa5\xbf\xe6\xb9\x96 west lake"), I(1), F(-INFINITY),
-        I(86400000000001), S(" edge "), N, {.kind = QT_CELL_BOOL, .u.b = true},
+        I(0),
+        S("a,\"b\"\n"),
+        I(5400000000000),
+        F(NAN),
+        I(-1),
+        S("\x01tab\tbad\xff\xfe"),
+        I(0),
+        F(INFINITY),
+        N,
+        S("\xe8\xa5\xbf\xe6\xb9\x96 west lake"),
+        I(1),
+        F(-INFINITY),
+        I(86400000000001),
+        S(" edge "),
+        N,
+        {.kind = QT_CELL_BOOL, .u.b = true},
     };
     struct outbuf o = {0};
     CHECK_OK(write_rows(QT_OUT_JSON, cells, 4, 0, 100, &o));
@@ -137,13 +165,14 @@ TEST(awkward_cells_in_every_encoding)
     if (getenv("QT_RESULT_VERBOSE"))
         printf("%s", o.p);
     /* wide characters count two columns; control and invalid bytes show as '?' */
-    CHECK(strcmp(o.p, "time                            name            dur    v\n"
-                      "------------------------------  --------------  -----  ----\n"
-                      "1970-01-01T00:00:00Z            a,\"b\"?          1h30m   NaN\n"
-                      "1969-12-31T23:59:59.999999999Z  ?tab?bad??         0s  +Inf\n"
-                      "                                \xe8\xa5\xbf\xe6\xb9\x96 west lake    1ns  -Inf\n"
-                      "1970-01-02T00:00:00.000000001Z   edge                  true\n"
-                      "(4 rows)\n") == 0);
+    CHECK(strcmp(o.p,
+                 "time                            name            dur    v\n"
+                 "------------------------------  --------------  -----  ----\n"
+                 "1970-01-01T00:00:00Z            a,\"b\"?          1h30m   NaN\n"
+                 "1969-12-31T23:59:59.999999999Z  ?tab?bad??         0s  +Inf\n"
+                 "                                \xe8\xa5\xbf\xe6\xb9\x96 west lake    1ns  -Inf\n"
+                 "1970-01-02T00:00:00.000000001Z   edge                  true\n"
+                 "(4 rows)\n") == 0);
     free(o.p);
 }
 
