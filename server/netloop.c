@@ -305,13 +305,7 @@ conn_data(struct loop *l, struct conn *c, const uint8_t *data, size_t len)
         return; /* closing for a reason already; drop */
     uint64_t line_before = c->st.split.line_no;
     bool had_partial = qt_ingest_stream_pending(&c->st) > 0;
-    uint64_t pts_before = l->batch.points, lines_before = l->batch.n;
     int rc = qt_ingest_stream_feed(&c->st, &l->batch, data, len, false, now_ns_real());
-    /* lines added to the current batch by this conn (a commit resets it) */
-    if (l->batch.n >= lines_before) {
-        l->batch_lines[c->proto] += l->batch.n - lines_before;
-        l->batch_points[c->proto] += l->batch.points - pts_before;
-    }
     conn_after_feed(l, c, line_before, had_partial);
     if (rc == QT_ENOMEM)
         c->why = QT_CLOSE_RESET, c->closing = true;
@@ -325,12 +319,7 @@ conn_eof(struct loop *l, struct conn *c)
     c->eof = true;
     if (c->closing || qt_ingest_stream_pending(&c->st) == 0)
         return;
-    uint64_t pts_before = l->batch.points, lines_before = l->batch.n;
     int rc = qt_ingest_stream_feed(&c->st, &l->batch, NULL, 0, true, now_ns_real());
-    if (l->batch.n >= lines_before) {
-        l->batch_lines[c->proto] += l->batch.n - lines_before;
-        l->batch_points[c->proto] += l->batch.points - pts_before;
-    }
     if (rc != 0)
         c->why = QT_CLOSE_STORAGE;
 }
@@ -378,10 +367,12 @@ loop_commit(struct loop *l)
         return;
     struct qt_srv_metrics *m = l->net->o.metrics;
     struct reject_ctx x = {.l = l};
-    uint64_t lines[2] = {l->batch_lines[0], l->batch_lines[1]};
-    uint64_t points[2] = {l->batch_points[0], l->batch_points[1]};
-    l->batch_lines[0] = l->batch_lines[1] = 0;
-    l->batch_points[0] = l->batch_points[1] = 0;
+    uint64_t lines[2] = {0, 0}, points[2] = {0, 0};
+    for (uint32_t i = 0; i < l->batch.n; i++) { /* lines per protocol (origin bit 62) */
+        uint32_t p = (uint32_t)(l->batch.origin[i] >> 62) & 1u;
+        lines[p]++;
+        points[p] += l->batch.lines[i].n_fields;
+    }
     int rc = qt_ingest_batch_commit(&l->batch, l->net->o.db, loop_on_reject, &x, NULL);
     atomic_fetch_add_explicit(&m->storage_writes, 1, memory_order_relaxed);
     for (uint32_t p = 0; p < 2; p++) {

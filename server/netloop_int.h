@@ -91,7 +91,6 @@ struct loop {
     struct qt_ingest_batch batch;
     struct qt_ilp_point *point;
     char *scratch;
-    uint64_t batch_lines[2], batch_points[2]; /* per protocol, since reset */
     int64_t last_sweep_ms;
     int storage_rc; /* first storage error met */
     struct qt_log_limit lim_bad, lim_rej, lim_conn;
