@@ -347,6 +347,9 @@ qt_ingest_stream_feed(struct qt_ingest_stream *s, struct qt_ingest_batch *b, con
 {
     qt_assert(s != NULL && b != NULL);
     qt_assert(data != NULL || len == 0);
+    static const uint8_t none[1];
+    if (data == NULL)
+        data = none; /* no arithmetic on a null pointer below */
     s->dst = b;
     s->split.opts.now_ns = now_ns;
     s->bytes += len;

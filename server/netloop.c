@@ -205,9 +205,11 @@ loop_take_inbox(struct loop *l, int (*start)(struct loop *l, struct conn *c))
     struct handoff local[64];
     if (n > 64)
         n = 64; /* the rest on the next wake-up: re-signal below */
-    memcpy(local, l->inbox, sizeof(local[0]) * n);
-    memmove(l->inbox, l->inbox + n, sizeof(local[0]) * (l->inbox_n - n));
-    l->inbox_n -= n;
+    if (n > 0) {
+        memcpy(local, l->inbox, sizeof(local[0]) * n);
+        memmove(l->inbox, l->inbox + n, sizeof(local[0]) * (l->inbox_n - n));
+        l->inbox_n -= n;
+    }
     bool more = l->inbox_n > 0;
     pthread_mutex_unlock(&l->mu);
     if (more) {
