@@ -6,7 +6,7 @@
  *   - first byte QT_BATCH_KIND; the header's n_fields equals the sum of the
  *     lines' field counts; the payload ends exactly after the last line;
  *   - every line passes qt_batch_line_check(): key 1..QT_SERIES_KEY_MAX-2
- *     bytes, 1..QT_FIELDS_PER_LINE_MAX fields, names >= 1 byte with
+ *     bytes, 1..QT_FIELDS_MAX fields, names >= 1 byte with
  *     key_len + 1 + name_len <= QT_SERIES_KEY_MAX, known vtype, bool 0/1,
  *     strings <= QT_STRING_VALUE_MAX bytes;
  *   - total size <= QT_WAL_PAYLOAD_MAX.
@@ -85,8 +85,8 @@ qt_batch_line_check(const struct qt_batch_line *line)
         return qt_fail(QT_ELIMIT, "batch: group key above QT_SERIES_KEY_MAX");
     if (line->n_fields == 0)
         return qt_fail(QT_EINVAL, "batch: line without fields");
-    if (line->n_fields > QT_FIELDS_PER_LINE_MAX)
-        return qt_fail(QT_ELIMIT, "batch: fields above QT_FIELDS_PER_LINE_MAX");
+    if (line->n_fields > QT_FIELDS_MAX)
+        return qt_fail(QT_ELIMIT, "batch: fields above QT_FIELDS_MAX");
     qt_assert(line->key != NULL && line->fields != NULL);
     for (uint32_t i = 0; i < line->n_fields; i++) {
         int rc = field_check(&line->fields[i], line->key_len);
@@ -214,7 +214,7 @@ batch_prefix(const uint8_t *buf, size_t len, size_t *pos, uint32_t *n_lines, uin
     if (nl > rest / BATCH_LINE_MIN_BYTES || nf > rest / BATCH_FIELD_MIN_BYTES ||
         nl * BATCH_LINE_MIN_BYTES + nf * BATCH_FIELD_MIN_BYTES > rest)
         return qt_fail(QT_ECORRUPT, "batch: counts larger than the payload can hold");
-    if (nf < nl || nf > nl * QT_FIELDS_PER_LINE_MAX)
+    if (nf < nl || nf > nl * QT_FIELDS_MAX)
         return qt_fail(QT_ECORRUPT, "batch: field count inconsistent with line count");
     *n_lines = (uint32_t)nl;
     *n_fields = (uint32_t)nf;
@@ -300,8 +300,8 @@ line_get(const uint8_t *buf, size_t len, size_t *pos, int64_t prev_ts, struct qt
     if (rc != 0)
         return rc;
     l->ts = (int64_t)((uint64_t)prev_ts + (uint64_t)qt_unzigzag64(dz));
-    if (n == 0 || n > QT_FIELDS_PER_LINE_MAX)
-        return qt_fail(QT_ECORRUPT, "batch: line field count outside 1..QT_FIELDS_PER_LINE_MAX");
+    if (n == 0 || n > QT_FIELDS_MAX)
+        return qt_fail(QT_ECORRUPT, "batch: line field count outside 1..QT_FIELDS_MAX");
     if (n > fields_n - *nf)
         return qt_fail(QT_ECORRUPT, "batch: lines hold more fields than the header says");
     l->n_fields = (uint32_t)n;

@@ -19,7 +19,7 @@
  *     varint  key_len, key bytes             canonical group key
  *     varint  zigzag(ts - previous line's ts) (first line: minus 0),
  *             computed modulo 2^64
- *     varint  n_fields of this line (1..QT_FIELDS_PER_LINE_MAX)
+ *     varint  n_fields of this line (1..QT_FIELDS_MAX)
  *     per field:
  *       varint  name_len, name bytes
  *       u8      vtype (enum qt_vtype)
@@ -43,9 +43,11 @@
 #define QT_BATCH_KIND 1u
 
 /*
- * One field of a line.  name/name_len: the field name bytes (not
- * NUL-terminated, 1..QT_SERIES_KEY_MAX - key_len - 1 bytes: the series key
- * is "<group key> <field name>").  vtype selects the union member:
+ * One field of a line.  name/name_len: the field name, unescaped, as the
+ * parsers produce it (not NUL-terminated, >= 1 byte).  The series key is
+ * "<group key> <escaped name>" (serieskey.h); the parsers bound its length
+ * by QT_SERIES_KEY_MAX, and this layer checks the necessary condition
+ * key_len + 1 + name_len <= QT_SERIES_KEY_MAX.  vtype selects the member:
  *   QT_VT_FLOAT  v.f (any double, NaN payloads kept)
  *   QT_VT_INT    v.i
  *   QT_VT_BOOL   v.b (0 or 1)
@@ -71,7 +73,7 @@ struct qt_batch_field {
  * One line: the canonical group key (measurement and sorted tags, e.g.
  * "air,district=xihu,station=a0001"; 1..QT_SERIES_KEY_MAX - 2 bytes, not
  * NUL-terminated), its timestamp in nanoseconds since the epoch, and
- * fields[0..n_fields) (1..QT_FIELDS_PER_LINE_MAX).  All pointers borrowed,
+ * fields[0..n_fields) (1..QT_FIELDS_MAX).  All pointers borrowed,
  * as for struct qt_batch_field.
  */
 struct qt_batch_line {

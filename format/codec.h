@@ -44,10 +44,10 @@ enum qt_encoding {
     QT_ENC_INT_DELTA = 18, /* FOR on deltas (counters, levels) */
     QT_ENC_INT_RAW = 19,
     /* floats */
-    QT_ENC_FLT_CONST = 32, /* one bit pattern repeated */
-    QT_ENC_FLT_ALP = 33,   /* decimal: v = d * 10^f / 10^e, d FOR-packed, exceptions */
+    QT_ENC_FLT_CONST = 32,     /* one bit pattern repeated */
+    QT_ENC_FLT_ALP = 33,       /* decimal: v = d * 10^f / 10^e, d FOR-packed, exceptions */
     QT_ENC_FLT_ALP_DELTA = 34, /* as ALP with d delta-coded before FOR */
-    QT_ENC_FLT_XOR = 35,   /* lossless fallback for non-decimal values */
+    QT_ENC_FLT_XOR = 35,       /* lossless fallback for non-decimal values */
     QT_ENC_FLT_RAW = 36,
     /* booleans */
     QT_ENC_BOOL_BITMAP = 48,

@@ -18,30 +18,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QT_MANIFEST_MAGIC 0x464d5451u /* "QTMF" little-endian */
+#define QT_MANIFEST_MAGIC        0x464d5451u /* "QTMF" little-endian */
 #define QT_MANIFEST_HEADER_BYTES 56u
-#define QT_MANIFEST_ENTRY_BYTES 64u
+#define QT_MANIFEST_ENTRY_BYTES  64u
 
 struct qt_manifest_hdr {
-    uint64_t generation;      /* +1 on every commit */
-    uint64_t wal_checkpoint;  /* every WAL record with seq <= this is in segments */
+    uint64_t generation;     /* +1 on every commit */
+    uint64_t wal_checkpoint; /* every WAL record with seq <= this is in segments */
     uint64_t next_segment_seq;
     int64_t shard_duration_ns;
     uint32_t n_segments;
-    uint32_t flags;           /* reserved, 0 */
-    uint64_t catalog_bytes;   /* catalog log bytes durable when this was written */
+    uint32_t flags;         /* reserved, 0 */
+    uint64_t catalog_bytes; /* catalog log bytes durable when this was written */
 };
 
 struct qt_manifest_seg {
-    int64_t shard_start_ns;   /* start of the time partition the segment belongs to */
-    uint64_t seq;             /* global segment sequence, names the file */
+    int64_t shard_start_ns; /* start of the time partition the segment belongs to */
+    uint64_t seq;           /* global segment sequence, names the file */
     uint64_t file_bytes;
-    uint64_t file_xxh3;       /* XXH3-64 of the whole file, for verify and backup */
+    uint64_t file_xxh3; /* XXH3-64 of the whole file, for verify and backup */
     int64_t ts_min;
     int64_t ts_max;
     uint64_t points;
     uint32_t series;
-    uint32_t level;           /* 0 = written by a flush; >0 = produced by compaction */
+    uint32_t level; /* 0 = written by a flush; >0 = produced by compaction */
 };
 
 size_t qt_manifest_bound(uint32_t n_segments);

@@ -9,11 +9,11 @@
 #ifndef QT_BYTES_H
 #define QT_BYTES_H
 
+#include "qt_err.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#include "qt_err.h"
 
 static inline uint16_t
 qt_load_le16(const uint8_t *p)

@@ -18,22 +18,22 @@
 enum {
     QT_OK = 0,
     QT_EBASE = -10000,
-    QT_ETRUNC = -10001,    /* input ends before the structure does */
-    QT_ECORRUPT = -10002,  /* structure is internally inconsistent */
-    QT_ECHECKSUM = -10003, /* stored checksum does not match the bytes */
-    QT_EMAGIC = -10004,    /* not a qtdb file/record of the expected kind */
-    QT_EVERSION = -10005,  /* format version newer than this build knows */
-    QT_ENOSPACE = -10006,  /* caller's output buffer too small */
-    QT_ELIMIT = -10007,    /* a named limit (qt_limits.h) would be exceeded */
-    QT_EINVAL = -10008,    /* invalid argument or unsupported encoding id */
-    QT_ESYNTAX = -10009,   /* malformed text input (query, line protocol) */
-    QT_ENOTFOUND = -10010, /* no such series/shard/file */
-    QT_EREADONLY = -10011, /* engine is read-only after a storage fault */
-    QT_ECOLLISION = -10012,/* hash collision on a series key */
-    QT_ECLOSED = -10013,   /* object was closed or is shutting down */
-    QT_EBUSY = -10014,     /* resource is in use (another process, lock) */
-    QT_ETIMEOUT = -10015,  /* a deadline passed */
-    QT_ENOMEM = -10016,    /* allocation failed or memory budget exceeded */
+    QT_ETRUNC = -10001,     /* input ends before the structure does */
+    QT_ECORRUPT = -10002,   /* structure is internally inconsistent */
+    QT_ECHECKSUM = -10003,  /* stored checksum does not match the bytes */
+    QT_EMAGIC = -10004,     /* not a qtdb file/record of the expected kind */
+    QT_EVERSION = -10005,   /* format version newer than this build knows */
+    QT_ENOSPACE = -10006,   /* caller's output buffer too small */
+    QT_ELIMIT = -10007,     /* a named limit (qt_limits.h) would be exceeded */
+    QT_EINVAL = -10008,     /* invalid argument or unsupported encoding id */
+    QT_ESYNTAX = -10009,    /* malformed text input (query, line protocol) */
+    QT_ENOTFOUND = -10010,  /* no such series/shard/file */
+    QT_EREADONLY = -10011,  /* engine is read-only after a storage fault */
+    QT_ECOLLISION = -10012, /* hash collision on a series key */
+    QT_ECLOSED = -10013,    /* object was closed or is shutting down */
+    QT_EBUSY = -10014,      /* resource is in use (another process, lock) */
+    QT_ETIMEOUT = -10015,   /* a deadline passed */
+    QT_ENOMEM = -10016,     /* allocation failed or memory budget exceeded */
     QT_ELAST = -10017
 };
 

@@ -34,8 +34,8 @@
 static const uint8_t seg_magic[8] = {'Q', 'T', 'S', 'E', 'G', '\r', '\n', 0x1a};
 static const uint8_t seg_end_magic[8] = {'Q', 'T', 'S', 'E', 'G', 'E', 'N', 'D'};
 
-/* Smallest key table entry: ids, vtype, two 1-byte lengths, 1 byte each. */
-#define SEG_KEY_MIN_BYTES 21u
+/* Smallest key table entry: ids, vtype, two 1-byte lengths, "g f". */
+#define SEG_KEY_MIN_BYTES 22u
 
 static_assert(QT_SEG_HEADER_SIZE % 8 == 0 && QT_SEG_FOOTER_SIZE % 8 == 0, "aligned sections");
 static_assert(QT_SEG_ENTRY_SIZE % 8 == 0 && QT_SEG_METAINDEX_ENTRY_SIZE % 8 == 0, "aligned");
@@ -536,19 +536,18 @@ key_check(const struct qt_seg_key *k, int code)
 {
     if (k->vtype < QT_VT_FLOAT || k->vtype > QT_VT_STRING)
         return qt_fail(code, "segment: key with unknown vtype");
-    if (k->group_key_len == 0 || k->field_len == 0)
-        return qt_fail(code, "segment: key with empty group key or field");
-    if ((uint64_t)k->group_key_len + 1 + k->field_len > QT_SERIES_KEY_MAX)
-        return qt_fail(code == QT_EINVAL ? QT_EINVAL : QT_ELIMIT,
-                       "segment: series key above QT_SERIES_KEY_MAX");
+    if (k->key_len > QT_SERIES_KEY_MAX)
+        return qt_fail(code, "segment: series key above QT_SERIES_KEY_MAX");
+    if (k->group_len == 0 || k->key_len < 3 || k->group_len > k->key_len - 2 ||
+        k->key[k->group_len] != ' ')
+        return qt_fail(code, "segment: series key without '<group key> <field>' split");
     return 0;
 }
 
 static size_t
 key_size(const struct qt_seg_key *k)
 {
-    return 17 + varint_len(k->group_key_len) + k->group_key_len + varint_len(k->field_len) +
-           k->field_len;
+    return 17 + varint_len(k->key_len) + varint_len(k->group_len) + k->key_len;
 }
 
 size_t
@@ -586,35 +585,15 @@ qt_seg_keytab_encode(const struct qt_seg_key *keys, uint32_t n, uint8_t *out, si
         qt_store_le64(out + pos + 8, k->group_id);
         out[pos + 16] = (uint8_t)k->vtype;
         pos += 17;
-        int rc = qt_varint_put(out, cap, &pos, k->group_key_len);
-        memcpy(out + pos, k->group_key, k->group_key_len);
-        pos += k->group_key_len;
-        rc |= qt_varint_put(out, cap, &pos, k->field_len);
-        memcpy(out + pos, k->field, k->field_len);
-        pos += k->field_len;
+        int rc = qt_varint_put(out, cap, &pos, k->key_len);
+        rc |= qt_varint_put(out, cap, &pos, k->group_len);
+        memcpy(out + pos, k->key, k->key_len);
+        pos += k->key_len;
         qt_assert(rc == 0);
     }
     memset(out + pos, 0, need - pos);
     *checksum = qt_hash64(out, need);
     *out_len = need;
-    return 0;
-}
-
-/* Read varint length + bytes of a key part. */
-static int
-key_part(const uint8_t *buf, size_t len, size_t *pos, const char **p, uint32_t *n)
-{
-    uint64_t v = 0;
-    int rc = qt_varint_get(buf, len, pos, &v);
-    if (rc != 0)
-        return rc;
-    if (v == 0 || v >= QT_SERIES_KEY_MAX)
-        return qt_fail(v == 0 ? QT_ECORRUPT : QT_ELIMIT, "segment: key part length invalid");
-    if (len - *pos < v)
-        return qt_fail(QT_ETRUNC, "segment: key bytes truncated");
-    *p = (const char *)buf + *pos;
-    *n = (uint32_t)v;
-    *pos += v;
     return 0;
 }
 
@@ -627,10 +606,21 @@ key_decode(const uint8_t *buf, size_t len, size_t *pos, struct qt_seg_key *k)
     k->group_id = qt_load_le64(buf + *pos + 8);
     k->vtype = (enum qt_vtype)buf[*pos + 16];
     *pos += 17;
-    int rc = key_part(buf, len, pos, &k->group_key, &k->group_key_len);
+    uint64_t key_len = 0, group_len = 0;
+    int rc = qt_varint_get(buf, len, pos, &key_len);
     if (rc == 0)
-        rc = key_part(buf, len, pos, &k->field, &k->field_len);
-    return rc != 0 ? rc : key_check(k, QT_ECORRUPT);
+        rc = qt_varint_get(buf, len, pos, &group_len);
+    if (rc != 0)
+        return rc;
+    if (key_len > QT_SERIES_KEY_MAX || group_len >= key_len)
+        return qt_fail(QT_ECORRUPT, "segment: key lengths out of range");
+    if (len - *pos < key_len)
+        return qt_fail(QT_ETRUNC, "segment: key bytes truncated");
+    k->key = buf + *pos;
+    k->key_len = (uint32_t)key_len;
+    k->group_len = (uint32_t)group_len;
+    *pos += key_len;
+    return key_check(k, QT_ECORRUPT);
 }
 
 int

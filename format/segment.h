@@ -39,8 +39,9 @@
  *   24  4 count            28  4 reserved 0
  *
  * Key table entry, sorted by strictly ascending series_id:
- *   8 series_id | 8 group_id | 1 vtype | varint len, group key bytes |
- *   varint len, field name bytes       (series key = "<group key> <field>")
+ *   8 series_id | 8 group_id | 1 vtype | varint key_len | varint group_len |
+ *   key bytes: the canonical series key "<group key> <field>" (serieskey.h),
+ *   whose first group_len bytes are the canonical group key
  *
  * Footer (128 bytes):
  *    0  8 magic            "QTSEGEND"
@@ -123,15 +124,18 @@ struct qt_seg_chunk_ref {
     uint32_t count;  /* entries, 1..QT_SEG_CHUNK_ENTRIES */
 };
 
-/* One key table entry.  Strings are not NUL-terminated; after decode they
- * point into the key table buffer (zero copy). */
+/* One key table entry, as the catalog names a series (storage/catalog.h):
+ * key[0..key_len) is the canonical series key, key[0..group_len) its group
+ * key and key[group_len] the separating space.  Not NUL-terminated; after
+ * decode it points into the key table buffer (zero copy).  The format layer
+ * checks lengths and the separator; canonical form is the catalog's to
+ * check (qt_serieskey_parse) when it rebuilds from segments. */
 struct qt_seg_key {
     uint64_t series_id, group_id;
     enum qt_vtype vtype;
-    const char *group_key;
-    uint32_t group_key_len; /* >= 1 */
-    const char *field;
-    uint32_t field_len; /* >= 1; group_key_len + 1 + field_len <= QT_SERIES_KEY_MAX */
+    const uint8_t *key;
+    uint32_t key_len;   /* 3..QT_SERIES_KEY_MAX */
+    uint32_t group_len; /* 1..key_len - 2 */
 };
 
 /* Bytes of a chunk holding `count` entries. */
@@ -249,8 +253,9 @@ int qt_seg_keytab_encode(const struct qt_seg_key *keys, uint32_t n, uint8_t *out
 
 /* Decode the key table buf[0..len) (len == f->keytab_len) of the validated
  * footer f into out[0..cap) (cap >= f->n_series): checksum, exactly
- * n_series entries, ascending ids, known vtypes, key lengths, zero padding.
- * 0, QT_ETRUNC, QT_ECHECKSUM, QT_ECORRUPT, QT_ELIMIT, QT_ENOSPACE. */
+ * n_series entries, ascending ids, known vtypes, key lengths and the
+ * group/field separator, zero padding.  0, QT_ETRUNC, QT_ECHECKSUM,
+ * QT_ECORRUPT, QT_ENOSPACE. */
 int qt_seg_keytab_decode(const uint8_t *buf, size_t len, const struct qt_seg_footer *f,
                          struct qt_seg_key *out, uint32_t cap);
 

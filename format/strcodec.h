@@ -7,10 +7,10 @@
 #ifndef QT_STRCODEC_H
 #define QT_STRCODEC_H
 
+#include "codec.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "codec.h"
 
 size_t qt_str_bound(const struct qt_str *v, uint32_t n);
 int qt_str_encode(const struct qt_str *v, uint32_t n, uint8_t *out, size_t cap, size_t *out_len);

@@ -3,12 +3,12 @@
  * the entry checks are reached).  Oracle: whatever decodes re-encodes to the
  * same bytes (after re-sealing the checksum).
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/manifest.h"
 #include "format/qt_assert.h"
 #include "format/qt_hash.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define FUZZ_SEGS_MAX 4096u
 

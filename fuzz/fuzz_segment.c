@@ -56,10 +56,9 @@ check_keytab(const uint8_t *buf, size_t len, const struct qt_seg_footer *f)
     for (uint32_t i = 0; i < f->n_series; i++) {
         qt_assert(keys[i].series_id == keys2[i].series_id && keys[i].vtype == keys2[i].vtype);
         qt_assert(keys[i].group_id == keys2[i].group_id);
-        qt_assert(keys[i].group_key_len == keys2[i].group_key_len);
-        qt_assert(memcmp(keys[i].group_key, keys2[i].group_key, keys[i].group_key_len) == 0);
-        qt_assert(keys[i].field_len == keys2[i].field_len);
-        qt_assert(memcmp(keys[i].field, keys2[i].field, keys[i].field_len) == 0);
+        qt_assert(keys[i].key_len == keys2[i].key_len && keys[i].group_len == keys2[i].group_len);
+        qt_assert(memcmp(keys[i].key, keys2[i].key, keys[i].key_len) == 0);
+        qt_assert(keys[i].key[keys[i].group_len] == ' ');
     }
 }
 

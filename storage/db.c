@@ -464,7 +464,8 @@ db_open_storage(struct qt_db *db)
         rc = db_read_manifest(db, &ms);
     if (rc == 0 && !db->opts.read_only)
         db_clean_strays(db, ms, db->mhdr.n_segments);
-    struct qt_catalog_opts co = {.series_max = db->opts.series_max,
+    struct qt_catalog_opts co = {.io = db->io,
+                                 .series_max = db->opts.series_max,
                                  .durable_size = db->mhdr.catalog_bytes};
     if (rc == 0)
         rc = qt_catalog_open(db->dir, &co, &db->cat);
@@ -606,11 +607,11 @@ int
 db_apply(struct qt_db *db, struct qt_memtable *m, uint64_t seq, const struct qt_batch_line *lines,
          uint32_t n, const uint32_t *sids)
 {
-    struct qt_mem_cell cells[QT_FIELDS_PER_LINE_MAX];
+    struct qt_mem_cell cells[QT_FIELDS_MAX];
     uint32_t off = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct qt_batch_line *l = &lines[i];
-        qt_assert(l->n_fields <= QT_FIELDS_PER_LINE_MAX);
+        qt_assert(l->n_fields <= QT_FIELDS_MAX);
         struct qt_catalog_series si;
         int rc = qt_catalog_series_info(db->cat, sids[off], &si);
         if (rc != 0)

@@ -123,9 +123,8 @@ flush_group_rows(struct flush_ctx *f, uint32_t gid, const struct qt_mem_group_ro
         if (rc != 0)
             return rc;
         all[c] = (struct qt_segw_col){.series_id = si.id, .vtype = si.vtype,
-                                      .field = (const char *)si.key + si.group_len + 1,
-                                      .field_len = si.key_len - si.group_len - 1,
-                                      .arena = rows->arena};
+                                      .key = (const char *)si.key, .key_len = si.key_len,
+                                      .group_len = si.group_len, .arena = rows->arena};
     }
     int64_t dur = f->db->mhdr.shard_duration_ns;
     for (uint32_t r0 = 0; r0 < rows->nrows && rc == 0;) {

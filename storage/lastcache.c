@@ -9,27 +9,34 @@
  */
 #include "lastcache.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 
-#define LC_CHUNK_BITS 16u
-#define LC_CHUNK_SLOTS (1u << LC_CHUNK_BITS)
-#define LC_TOP_SLOTS (1u << (32u - LC_CHUNK_BITS))
-#define LC_STRIPES 256u
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
 
+#define LC_CHUNK_BITS  16u
+#define LC_CHUNK_SLOTS (1u << LC_CHUNK_BITS)
+#define LC_TOP_SLOTS   (1u << (32u - LC_CHUNK_BITS))
+#define LC_STRIPES     256u
+
+/* 24 bytes: it is paid by every series (DESIGN.md "Memory per series").
+ * A string value's heap copy is held in `str` (its length in str_len);
+ * other types use `v`. */
 struct lc_entry {
     int64_t ts;
-    union qt_value v;
-    char *str;
+    union {
+        union qt_value v;
+        char *str;
+    } u;
+    uint32_t str_len;
     uint8_t vtype;
     uint8_t state;
 };
+static_assert(sizeof(struct lc_entry) == 24, "last-value cache entry stays at 24 bytes");
 
 struct qt_lastcache {
     _Atomic(struct lc_entry *) top[LC_TOP_SLOTS];
@@ -57,7 +64,8 @@ lc_clear_chunks(struct qt_lastcache *lc, bool release)
         if (chunk == NULL)
             continue;
         for (uint32_t i = 0; i < LC_CHUNK_SLOTS; i++) {
-            qt_free(chunk[i].str);
+            if (chunk[i].vtype == QT_VT_STRING)
+                qt_free(chunk[i].u.str);
             memset(&chunk[i], 0, sizeof(chunk[i]));
         }
         if (release) {
@@ -116,24 +124,27 @@ lc_store(struct lc_entry *e, int64_t ts, uint8_t vtype, const union qt_value *v,
          const struct qt_str *str)
 {
     char *copy = NULL;
-    union qt_value val = *v;
+    uint32_t len = 0;
     if (vtype == QT_VT_STRING) {
         qt_assert(str != NULL);
         if (str->len > QT_STRING_VALUE_MAX)
             return qt_fail(QT_ELIMIT, "lastcache: string value too long");
-        if (str->len > 0) {
-            copy = qt_malloc(str->len);
+        len = str->len;
+        if (len > 0) {
+            copy = qt_malloc(len);
             if (copy == NULL)
                 return QT_ENOMEM;
-            memcpy(copy, str->p, str->len);
+            memcpy(copy, str->p, len);
         }
-        val.s.off = 0;
-        val.s.len = str->len;
     }
-    qt_free(e->str);
-    e->str = copy;
+    if (e->vtype == QT_VT_STRING)
+        qt_free(e->u.str);
+    if (vtype == QT_VT_STRING)
+        e->u.str = copy;
+    else
+        e->u.v = *v;
+    e->str_len = len;
     e->ts = ts;
-    e->v = val;
     e->vtype = vtype;
     return 0;
 }
@@ -195,9 +206,14 @@ qt_lc_get(struct qt_lastcache *lc, uint32_t sid, struct qt_lc_point *out)
     if (st != QT_LC_EMPTY) {
         out->ts = e->ts;
         out->vtype = e->vtype;
-        out->v = e->v;
-        if (e->vtype == QT_VT_STRING && e->v.s.len > 0)
-            memcpy(out->strbuf, e->str, e->v.s.len);
+        if (e->vtype == QT_VT_STRING) {
+            out->v.s.off = 0;
+            out->v.s.len = e->str_len;
+            if (e->str_len > 0)
+                memcpy(out->strbuf, e->u.str, e->str_len);
+        } else {
+            out->v = e->u.v;
+        }
     }
     pthread_mutex_unlock(m);
     return st;

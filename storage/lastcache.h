@@ -19,12 +19,12 @@
 #ifndef QT_LASTCACHE_H
 #define QT_LASTCACHE_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "format/codec.h"
 #include "format/qt_limits.h"
 #include "storage/memtable.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 struct qt_lastcache;
 

@@ -18,20 +18,20 @@
  */
 #include "memtable.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-
-#define MEM_CHUNK_BITS 16u
-#define MEM_CHUNK_SLOTS (1u << MEM_CHUNK_BITS)
-#define MEM_TOP_SLOTS (1u << (32u - MEM_CHUNK_BITS))
+#define MEM_CHUNK_BITS   16u
+#define MEM_CHUNK_SLOTS  (1u << MEM_CHUNK_BITS)
+#define MEM_TOP_SLOTS    (1u << (32u - MEM_CHUNK_BITS))
 #define MEM_ROWS_INITIAL 16u
 
 struct mcol {

@@ -23,11 +23,11 @@
 #ifndef QT_MEMTABLE_H
 #define QT_MEMTABLE_H
 
+#include "format/codec.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "format/codec.h"
 
 /* One value as stored in a column: floats and integers in place; bools as
  * 0/1 in i; strings as a copy in the group's arena (offset, length). */

@@ -8,17 +8,17 @@
  */
 #include "segreader.h"
 
-#include <fcntl.h>
-#include <inttypes.h>
-#include <pthread.h>
-#include <string.h>
-
 #include "format/block.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <string.h>
 
 struct segr_chunk {
     struct qt_seg_entry *e;
@@ -317,10 +317,10 @@ segr_read_blocks(struct qt_segr *r, const struct qt_seg_entry *e, struct qt_bloc
     if (rc != 0)
         return rc;
     if (need_ts)
-        req[n++] = (struct qt_io_rreq){.fd = r->fd, .buf = b->raw_ts, .len = e->ts_block_len,
-                                       .off = e->ts_block_off};
-    req[n++] = (struct qt_io_rreq){.fd = r->fd, .buf = b->raw_val, .len = e->value_block_len,
-                                   .off = e->value_block_off};
+        req[n++] = (struct qt_io_rreq){
+            .fd = r->fd, .buf = b->raw_ts, .len = e->ts_block_len, .off = e->ts_block_off};
+    req[n++] = (struct qt_io_rreq){
+        .fd = r->fd, .buf = b->raw_val, .len = e->value_block_len, .off = e->value_block_off};
     rc = qt_io_pread_batch(r->io, req, n);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         if ((uint64_t)req[i].res != req[i].len)

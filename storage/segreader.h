@@ -15,11 +15,11 @@
 #ifndef QT_SEGREADER_H
 #define QT_SEGREADER_H
 
-#include <stdint.h>
-
 #include "format/codec.h"
 #include "format/segment.h"
 #include "storage/io.h"
+
+#include <stdint.h>
 
 struct qt_segr;
 
@@ -45,8 +45,8 @@ int qt_segr_find(struct qt_segr *r, uint64_t series_id, int64_t t0, int64_t t1,
 
 /* Call fn for every index entry in index order (verify, export, compaction).
  * Stops at the first non-zero return of fn and returns it. */
-int qt_segr_foreach_entry(struct qt_segr *r,
-                          int (*fn)(void *arg, const struct qt_seg_entry *e), void *arg);
+int qt_segr_foreach_entry(struct qt_segr *r, int (*fn)(void *arg, const struct qt_seg_entry *e),
+                          void *arg);
 
 /*
  * Decoded contents of one VALUE block (and its TS block).  Buffers are owned

@@ -11,12 +11,6 @@
  */
 #include "segwriter.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "format/block.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
@@ -26,14 +20,20 @@
 #include "format/qt_log.h"
 #include "format/segment.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #define SEGW_BUF_BYTES (4u << 20)
 
 struct segw_key {
     uint64_t series_id;
     uint64_t group_id;
     enum qt_vtype vtype;
-    uint32_t gkey_off, gkey_len;  /* in the key arena */
-    uint32_t field_off, field_len;
+    uint32_t key_off, key_len; /* in the key arena */
+    uint32_t group_len;
 };
 
 struct qt_segw {
@@ -161,25 +161,25 @@ qt_segw_create(struct qt_io *io, const char *tmp_path, int64_t shard_start_ns,
 }
 
 static int
-segw_add_key(struct qt_segw *w, uint64_t series_id, uint64_t group_id, enum qt_vtype vt,
-             const char *gkey, uint32_t gkey_len, uint32_t gkey_off, const char *field,
-             uint32_t field_len)
+segw_add_key(struct qt_segw *w, uint64_t group_id, const struct qt_segw_col *col)
 {
-    (void)gkey;
     size_t need = (w->n_keys + 1) * sizeof(*w->keys);
     size_t cap = w->cap_keys * sizeof(*w->keys);
     int rc = segw_grow((void **)&w->keys, &cap, need);
     if (rc != 0)
         return rc;
     w->cap_keys = (uint32_t)(cap / sizeof(*w->keys));
-    rc = segw_grow((void **)&w->karena, &w->karena_cap, w->karena_len + field_len);
+    rc = segw_grow((void **)&w->karena, &w->karena_cap, w->karena_len + col->key_len);
     if (rc != 0)
         return rc;
-    memcpy(w->karena + w->karena_len, field, field_len);
-    w->keys[w->n_keys++] = (struct segw_key){
-        .series_id = series_id, .group_id = group_id, .vtype = vt, .gkey_off = gkey_off,
-        .gkey_len = gkey_len, .field_off = (uint32_t)w->karena_len, .field_len = field_len};
-    w->karena_len += field_len;
+    memcpy(w->karena + w->karena_len, col->key, col->key_len);
+    w->keys[w->n_keys++] = (struct segw_key){.series_id = col->series_id,
+                                             .group_id = group_id,
+                                             .vtype = col->vtype,
+                                             .key_off = (uint32_t)w->karena_len,
+                                             .key_len = col->key_len,
+                                             .group_len = col->group_len};
+    w->karena_len += col->key_len;
     return 0;
 }
 
@@ -256,11 +256,18 @@ segw_value_block(struct qt_segw *w, uint64_t group_id, const struct qt_segw_col 
         rc = qt_block_read_header(w->out, len, &info); /* pair check of what we wrote */
     if (rc != 0)
         return rc;
-    struct qt_seg_entry e = {.series_id = col->series_id, .group_id = group_id,
-                             .ts_block_off = ts_off, .value_block_off = segw_offset(w),
-                             .ts_block_len = ts_len, .value_block_len = (uint32_t)len,
-                             .n_rows = n, .n_values = nv, .ts_min = info.ts_min,
-                             .ts_max = info.ts_max, .vtype = col->vtype, .flags = info.flags,
+    struct qt_seg_entry e = {.series_id = col->series_id,
+                             .group_id = group_id,
+                             .ts_block_off = ts_off,
+                             .value_block_off = segw_offset(w),
+                             .ts_block_len = ts_len,
+                             .value_block_len = (uint32_t)len,
+                             .n_rows = n,
+                             .n_values = nv,
+                             .ts_min = info.ts_min,
+                             .ts_max = info.ts_max,
+                             .vtype = col->vtype,
+                             .flags = info.flags,
                              .stats = info.stats};
     rc = segw_put(w, w->out, len);
     if (rc == 0)
@@ -280,15 +287,11 @@ qt_segw_add_group(struct qt_segw *w, uint64_t group_id, const char *group_key,
         return 0;
     qt_assert(ts[0] >= w->shard_start);
     qt_assert((uint64_t)ts[nrows - 1] - (uint64_t)w->shard_start < (uint64_t)w->shard_dur);
-    int rc = segw_grow((void **)&w->karena, &w->karena_cap, w->karena_len + group_key_len);
-    if (rc != 0)
-        return rc;
-    uint32_t gkey_off = (uint32_t)w->karena_len;
-    memcpy(w->karena + w->karena_len, group_key, group_key_len);
-    w->karena_len += group_key_len;
+    (void)group_key;
+    (void)group_key_len;
+    int rc = 0;
     for (uint32_t c = 0; c < ncols && rc == 0; c++)
-        rc = segw_add_key(w, cols[c].series_id, group_id, cols[c].vtype, group_key, group_key_len,
-                          gkey_off, cols[c].field, cols[c].field_len);
+        rc = segw_add_key(w, group_id, &cols[c]);
     w->n_groups++;
     for (uint32_t r0 = 0; r0 < nrows && rc == 0; r0 += QT_BLOCK_POINTS_MAX) {
         uint32_t n = nrows - r0 < QT_BLOCK_POINTS_MAX ? nrows - r0 : QT_BLOCK_POINTS_MAX;
@@ -344,11 +347,12 @@ segw_write_keytab(struct qt_segw *w, struct qt_seg_footer *f)
         const struct segw_key *k = &w->keys[i];
         if (n > 0 && keys[n - 1].series_id == k->series_id)
             continue; /* a series appears once per group added */
-        keys[n++] = (struct qt_seg_key){.series_id = k->series_id, .group_id = k->group_id,
-                                        .vtype = k->vtype, .group_key = w->karena + k->gkey_off,
-                                        .group_key_len = k->gkey_len,
-                                        .field = w->karena + k->field_off,
-                                        .field_len = k->field_len};
+        keys[n++] = (struct qt_seg_key){.series_id = k->series_id,
+                                        .group_id = k->group_id,
+                                        .vtype = k->vtype,
+                                        .key = (const uint8_t *)w->karena + k->key_off,
+                                        .key_len = k->key_len,
+                                        .group_len = k->group_len};
     }
     size_t size = qt_seg_keytab_size(keys, n);
     uint8_t *tab = size > 0 ? qt_malloc(size) : NULL;

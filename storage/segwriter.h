@@ -18,11 +18,11 @@
 #ifndef QT_SEGWRITER_H
 #define QT_SEGWRITER_H
 
-#include <stdint.h>
-
 #include "format/codec.h"
 #include "storage/io.h"
 #include "storage/memtable.h"
+
+#include <stdint.h>
 
 struct qt_segw;
 
@@ -30,8 +30,9 @@ struct qt_segw;
 struct qt_segw_col {
     uint64_t series_id;
     enum qt_vtype vtype;
-    const char *field; /* field name as in the series key (escaped) */
-    uint32_t field_len;
+    const char *key; /* canonical series key "<group key> <field>" */
+    uint32_t key_len;
+    uint32_t group_len;         /* key[0..group_len) is the group key */
     const union qt_value *vals; /* nrows entries */
     const uint8_t *present;     /* nrows bytes 0/1 */
     const char *arena;          /* string bytes for QT_VT_STRING */

@@ -16,6 +16,13 @@
  */
 #include "wallog.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "format/qt_log.h"
+#include "format/wal.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,13 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "format/qt_log.h"
-#include "format/wal.h"
 
 struct wl_pending {
     uint8_t *buf;
@@ -89,8 +89,7 @@ qt_fsync_policy_parse(const char *s, enum qt_fsync_policy *policy, uint32_t *int
         char *end = NULL;
         errno = 0;
         unsigned long ms = strtoul(s + 9, &end, 10);
-        if (errno != 0 || end == s + 9 || *end != '\0' || ms == 0 ||
-            ms > QT_FSYNC_INTERVAL_MAX_MS)
+        if (errno != 0 || end == s + 9 || *end != '\0' || ms == 0 || ms > QT_FSYNC_INTERVAL_MAX_MS)
             return qt_fail(QT_EINVAL, "wal: interval must be 1..60000 ms");
         *policy = QT_FSYNC_INTERVAL;
         *interval_ms = (uint32_t)ms;
@@ -171,8 +170,8 @@ wl_mkdir_durable(struct qt_io *io, const char *dir)
 }
 
 int
-qt_wlog_open(struct qt_io *io, const char *dir, const struct qt_wlog_opts *opts,
-             uint64_t next_seq, struct qt_wlog **out)
+qt_wlog_open(struct qt_io *io, const char *dir, const struct qt_wlog_opts *opts, uint64_t next_seq,
+             struct qt_wlog **out)
 {
     qt_assert(io != NULL);
     qt_assert(opts != NULL);
@@ -284,8 +283,7 @@ wl_lead_batch(struct qt_wlog *w, uint64_t first_seq_of_queue)
     pthread_mutex_lock(&w->mu);
     if (rc != 0) {
         if (w->failed == 0)
-            qt_log(QT_LOG_ERROR, "wal: group write failed, log is read-only: %s",
-                   qt_strerror(rc));
+            qt_log(QT_LOG_ERROR, "wal: group write failed, log is read-only: %s", qt_strerror(rc));
         w->failed = w->failed != 0 ? w->failed : rc;
         return;
     }
@@ -578,7 +576,8 @@ static bool
 wl_valid_at(struct wl_replay *r, const uint8_t *buf, size_t len, size_t off)
 {
     struct qt_wal_record rec;
-    return off < len && qt_wal_record_read(buf, len, off, r->scratch, QT_WAL_PAYLOAD_MAX, &rec) == 0;
+    return off < len &&
+           qt_wal_record_read(buf, len, off, r->scratch, QT_WAL_PAYLOAD_MAX, &rec) == 0;
 }
 
 /* Where a damaged record at off claims to end, if its header is readable. */

@@ -27,11 +27,11 @@
 #ifndef QT_WALLOG_H
 #define QT_WALLOG_H
 
+#include "storage/io.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "storage/io.h"
 
 enum qt_fsync_policy { QT_FSYNC_ALWAYS = 0, QT_FSYNC_INTERVAL = 1, QT_FSYNC_NONE = 2 };
 
@@ -100,8 +100,8 @@ void qt_wlog_set_sync_observer(struct qt_wlog *w, qt_wlog_sync_fn fn, void *arg)
 
 struct qt_wlog_replay_stats {
     uint64_t files;
-    uint64_t records;         /* records handed to the callback */
-    uint64_t skipped;         /* records with seq <= after_seq */
+    uint64_t records; /* records handed to the callback */
+    uint64_t skipped; /* records with seq <= after_seq */
     uint64_t bytes;
     uint64_t torn_bytes;      /* cut from the tail of the last file */
     uint64_t corrupt_records; /* damaged records in the middle of the log */

@@ -79,8 +79,8 @@ qt_test_dir(void)
     if (current_dir[0] != '\0')
         return current_dir;
     const char *base = getenv("TMPDIR");
-    snprintf(current_dir, sizeof(current_dir), "%s/qtdb-%s-%s-XXXXXX",
-             base != NULL ? base : "/tmp", prog_name, current_name);
+    snprintf(current_dir, sizeof(current_dir), "%s/qtdb-%s-%s-XXXXXX", base != NULL ? base : "/tmp",
+             prog_name, current_name);
     if (mkdtemp(current_dir) == NULL) {
         fprintf(stderr, "harness: mkdtemp %s: %s\n", current_dir, strerror(errno));
         exit(2);

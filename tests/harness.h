@@ -13,12 +13,12 @@
 #ifndef QT_TEST_HARNESS_H
 #define QT_TEST_HARNESS_H
 
+#include "format/qt_err.h"
+
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-
-#include "format/qt_err.h"
 
 typedef void (*qt_test_fn)(void);
 
@@ -63,8 +63,8 @@ uint64_t qt_test_rand(uint64_t *state);
     do {                                                                                           \
         int rc_ = (expr);                                                                          \
         if (rc_ != 0) {                                                                            \
-            qt_test_fail_at(__FILE__, __LINE__, "%s = %d (%s: %s)", #expr, rc_,                    \
-                            qt_strerror(rc_), qt_err_detail());                                    \
+            qt_test_fail_at(__FILE__, __LINE__, "%s = %d (%s: %s)", #expr, rc_, qt_strerror(rc_),  \
+                            qt_err_detail());                                                      \
             return;                                                                                \
         }                                                                                          \
     } while (0)

@@ -228,7 +228,7 @@ encode_one(const char *key, uint32_t key_len, const struct qt_batch_field *f, ui
 TEST(limits_at_and_past_each_bound)
 {
     static char big[QT_SERIES_KEY_MAX + 8];
-    static struct qt_batch_field fs[QT_FIELDS_PER_LINE_MAX + 1];
+    static struct qt_batch_field fs[QT_FIELDS_MAX + 1];
     memset(big, 'k', sizeof(big));
     struct qt_batch_field f = {.name = "v", .name_len = 1, .vtype = QT_VT_INT, .v.i = 1};
     CHECK_OK(encode_one(big, QT_SERIES_KEY_MAX - 2, &f, 1));
@@ -252,10 +252,10 @@ TEST(limits_at_and_past_each_bound)
     CHECK_RC(encode_one("m", 1, &f, 1), QT_EINVAL);
     f.vtype = (enum qt_vtype)9;
     CHECK_RC(encode_one("m", 1, &f, 1), QT_EINVAL);
-    for (uint32_t i = 0; i <= QT_FIELDS_PER_LINE_MAX; i++)
+    for (uint32_t i = 0; i <= QT_FIELDS_MAX; i++)
         fs[i] = (struct qt_batch_field){.name = "x", .name_len = 1, .vtype = QT_VT_BOOL};
-    CHECK_OK(encode_one("m", 1, fs, QT_FIELDS_PER_LINE_MAX));
-    CHECK_RC(encode_one("m", 1, fs, QT_FIELDS_PER_LINE_MAX + 1), QT_ELIMIT);
+    CHECK_OK(encode_one("m", 1, fs, QT_FIELDS_MAX));
+    CHECK_RC(encode_one("m", 1, fs, QT_FIELDS_MAX + 1), QT_ELIMIT);
     CHECK_RC(encode_one("m", 1, fs, 0), QT_EINVAL);
 }
 
@@ -263,15 +263,15 @@ TEST(payload_limit)
 {
     /* 64 lines x 256 fields x 1 KiB strings > QT_WAL_PAYLOAD_MAX. */
     static char s[QT_STRING_VALUE_MAX];
-    static struct qt_batch_field fs[QT_FIELDS_PER_LINE_MAX];
+    static struct qt_batch_field fs[QT_FIELDS_MAX];
     static struct qt_batch_line ls[64];
     static uint8_t small[16];
-    for (uint32_t i = 0; i < QT_FIELDS_PER_LINE_MAX; i++)
+    for (uint32_t i = 0; i < QT_FIELDS_MAX; i++)
         fs[i] = (struct qt_batch_field){
             .name = "x", .name_len = 1, .vtype = QT_VT_STRING, .v.s = {.p = s, .len = sizeof(s)}};
     for (int i = 0; i < 64; i++)
         ls[i] = (struct qt_batch_line){
-            .key = "m", .key_len = 1, .ts = i, .n_fields = QT_FIELDS_PER_LINE_MAX, .fields = fs};
+            .key = "m", .key_len = 1, .ts = i, .n_fields = QT_FIELDS_MAX, .fields = fs};
     CHECK(qt_batch_size(ls, 64) > QT_WAL_PAYLOAD_MAX);
     size_t len;
     CHECK_RC(qt_batch_encode(ls, 64, small, sizeof(small), &len), QT_ELIMIT);

@@ -2,12 +2,12 @@
  * test_bitpack.c -- bit packing and FOR runs: round trips at every width,
  * exact byte counts, truncation and corrupt width detection.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/bitpack.h"
 #include "format/qt_bytes.h"
 #include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 TEST(pack_roundtrip_every_width)
 {

@@ -11,22 +11,22 @@
  *     failed segment write during flush, lose nothing acknowledged;
  *   - a failed WAL fsync makes the database read-only; reads keep working.
  */
-#include <errno.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_err.h"
 #include "harness.h"
 #include "storage/db.h"
 #include "storage/scan.h"
 #include "util.h"
 
-#define DAY 86400000000000ll
-#define T0 (20770ll * DAY) /* 2026-11-14T00:00:00Z */
-#define NGROUPS 6
-#define NFIELDS 3
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY       86400000000000ll
+#define T0        (20770ll * DAY) /* 2026-11-14T00:00:00Z */
+#define NGROUPS   6
+#define NFIELDS   3
 #define MODEL_MAX 60000
 
 /* Reference: value per (group, field, ts index); ts = T0 + idx * 10 s. */
@@ -35,19 +35,24 @@ struct model {
     uint8_t set[NGROUPS][NFIELDS][MODEL_MAX / NGROUPS];
 };
 #define SLOTS (MODEL_MAX / NGROUPS)
-#define STEP 10000000000ll
+#define STEP  10000000000ll
 
-static const char *group_keys[NGROUPS] = {
-    "air,district=xihu,station=a0001",    "air,district=xihu,station=a0002",
-    "air,district=binjiang,station=a0003", "water,district=xihu,site=w0001",
-    "grid,district=gongshu,feeder=f01,substation=s001", "grid,district=gongshu,feeder=f02,substation=s001"};
+static const char *group_keys[NGROUPS] = {"air,district=xihu,station=a0001",
+                                          "air,district=xihu,station=a0002",
+                                          "air,district=binjiang,station=a0003",
+                                          "water,district=xihu,site=w0001",
+                                          "grid,district=gongshu,feeder=f01,substation=s001",
+                                          "grid,district=gongshu,feeder=f02,substation=s001"};
 static const char *field_names[NFIELDS] = {"pm25", "temp erature", "no2"}; /* one needs escaping */
 
 static struct qt_db *
 open_db(const char *dir, struct qt_io *io, size_t budget)
 {
-    struct qt_db_opts o = {.dir = dir, .io = io, .io_kind = qt_test_io_kind(),
-                           .no_background = true, .mem_budget_bytes = budget};
+    struct qt_db_opts o = {.dir = dir,
+                           .io = io,
+                           .io_kind = qt_test_io_kind(),
+                           .no_background = true,
+                           .mem_budget_bytes = budget};
     struct qt_db *db = NULL;
     int rc = qt_db_open(&o, &db);
     if (rc != 0)
@@ -67,22 +72,25 @@ write_random(struct qt_db *db, struct model *m, uint64_t *rng, uint32_t n)
             uint32_t g = (uint32_t)(qt_test_rand(rng) % NGROUPS);
             uint64_t r = qt_test_rand(rng);
             /* mostly near the frontier, 10% anywhere (late), re-sends too */
-            uint32_t slot = (uint32_t)(r % 100 < 10 ? qt_test_rand(rng) % SLOTS
-                                                    : (done + i) * SLOTS / (n + 1));
+            uint32_t slot =
+                (uint32_t)(r % 100 < 10 ? qt_test_rand(rng) % SLOTS : (done + i) * SLOTS / (n + 1));
             uint32_t nf = 0;
             for (uint32_t f = 0; f < NFIELDS; f++) {
                 if (f > 0 && qt_test_rand(rng) % 3 == 0)
                     continue;
                 double v = (double)(qt_test_rand(rng) % 100000) / 100.0;
-                fields[i][nf++] = (struct qt_batch_field){.name = field_names[f],
-                                                         .name_len = (uint32_t)strlen(field_names[f]),
-                                                         .vtype = QT_VT_FLOAT, .v.f = v};
+                fields[i][nf++] =
+                    (struct qt_batch_field){.name = field_names[f],
+                                            .name_len = (uint32_t)strlen(field_names[f]),
+                                            .vtype = QT_VT_FLOAT,
+                                            .v.f = v};
                 m->v[g][f][slot] = v;
                 m->set[g][f][slot] = 1;
             }
             lines[i] = (struct qt_batch_line){.key = group_keys[g],
                                               .key_len = (uint32_t)strlen(group_keys[g]),
-                                              .ts = T0 + (int64_t)slot * STEP, .n_fields = nf,
+                                              .ts = T0 + (int64_t)slot * STEP,
+                                              .n_fields = nf,
                                               .fields = fields[i]};
         }
         struct qt_write_result res;
@@ -120,7 +128,8 @@ check_model(struct qt_db *db, const struct model *m, uint32_t from, uint32_t to,
             if (sid_of(db, g, f, &sid) != 0)
                 continue;
             struct qt_scan_opts o = {.t0 = T0 + (int64_t)from * STEP,
-                                     .t1 = T0 + (int64_t)to * STEP, .allow_stats = stats};
+                                     .t1 = T0 + (int64_t)to * STEP,
+                                     .allow_stats = stats};
             struct qt_scan *s;
             int rc = qt_scan_open(db, sid, &o, &s);
             if (rc != 0)
@@ -277,8 +286,8 @@ TEST(bad_lines_rejected_good_lines_stored)
     CHECK(db != NULL);
     struct qt_batch_field ff = {.name = "x", .name_len = 1, .vtype = QT_VT_FLOAT, .v.f = 1.5};
     struct qt_batch_field fi = {.name = "x", .name_len = 1, .vtype = QT_VT_INT, .v.i = 7};
-    struct qt_batch_field fs = {.name = "s", .name_len = 1, .vtype = QT_VT_STRING,
-                                .v.s = {.p = "ok", .len = 2}};
+    struct qt_batch_field fs = {
+        .name = "s", .name_len = 1, .vtype = QT_VT_STRING, .v.s = {.p = "ok", .len = 2}};
     struct qt_batch_line lines[4] = {
         {.key = "m,a=1", .key_len = 5, .ts = T0, .n_fields = 1, .fields = &ff},
         {.key = "m,a=1", .key_len = 5, .ts = T0 + 1, .n_fields = 1, .fields = &fi}, /* conflict */
@@ -311,8 +320,8 @@ TEST(last_after_reopen_sees_segments_and_late_wal)
     struct qt_db *db = open_db(dir, NULL, 0);
     CHECK(db != NULL);
     struct qt_batch_field f = {.name = "v", .name_len = 1, .vtype = QT_VT_FLOAT, .v.f = 1};
-    struct qt_batch_line l = {.key = "m", .key_len = 1, .ts = T0 + 100, .n_fields = 1,
-                              .fields = &f};
+    struct qt_batch_line l = {
+        .key = "m", .key_len = 1, .ts = T0 + 100, .n_fields = 1, .fields = &f};
     CHECK_OK(qt_db_write(db, &l, 1, NULL, NULL, NULL));
     CHECK_OK(qt_db_flush(db));
     f.v.f = 2; /* late point: older than what is on disk, stays in the WAL */

@@ -2,10 +2,10 @@
  * test_lastcache.c -- last-value cache: forward-only updates, equal ts
  * replaces, seeding from disk merges with newer candidates, strings, reset.
  */
-#include <string.h>
-
 #include "harness.h"
 #include "storage/lastcache.h"
+
+#include <string.h>
 
 static union qt_value
 fv(double d)
@@ -27,7 +27,7 @@ TEST(forward_only_and_equal_replaces)
     CHECK_EQ(qt_lc_get(lc, 5, &p), QT_LC_CANDIDATE);
     CHECK_EQ(p.ts, 100);
     CHECK(p.v.f == 1);
-    CHECK_OK(qt_lc_observe(lc, 5, 100, QT_VT_FLOAT, &c, NULL)); /* re-send wins */
+    CHECK_OK(qt_lc_observe(lc, 5, 100, QT_VT_FLOAT, &c, NULL));   /* re-send wins */
     CHECK_OK(qt_lc_observe(lc, 70000, 1, QT_VT_FLOAT, &d, NULL)); /* second chunk */
     qt_lc_get(lc, 5, &p);
     CHECK(p.v.f == 3);

@@ -2,13 +2,13 @@
  * test_manifest.c -- MANIFEST round trip, every truncation and bit flip
  * detected, hostile headers and entries rejected with reasons.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/manifest.h"
 #include "format/qt_bytes.h"
 #include "format/qt_hash.h"
 #include "harness.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define DAY 86400000000000ll
 
@@ -24,10 +24,15 @@ sample(struct qt_manifest_hdr *h, struct qt_manifest_seg *s, uint32_t n)
     h->catalog_bytes = 777;
     for (uint32_t i = 0; i < n; i++) {
         int64_t start = (int64_t)(20770 + i / 3) * DAY;
-        s[i] = (struct qt_manifest_seg){.shard_start_ns = start, .seq = i + 1,
-                                        .file_bytes = 4096 + i, .file_xxh3 = 0xabc + i,
-                                        .ts_min = start + 5, .ts_max = start + DAY - 1,
-                                        .points = 1000u * i, .series = i, .level = i % 2};
+        s[i] = (struct qt_manifest_seg){.shard_start_ns = start,
+                                        .seq = i + 1,
+                                        .file_bytes = 4096 + i,
+                                        .file_xxh3 = 0xabc + i,
+                                        .ts_min = start + 5,
+                                        .ts_max = start + DAY - 1,
+                                        .points = 1000u * i,
+                                        .series = i,
+                                        .level = i % 2};
     }
 }
 
@@ -97,15 +102,15 @@ TEST(hostile_contents_rejected)
         uint64_t val;
         int want;
     } cases[] = {
-        {0, 0x12345678, QT_EMAGIC},           /* magic */
-        {4, 99, QT_EVERSION},                 /* version from the future */
-        {32, 0, QT_ECORRUPT},                 /* zero shard duration */
-        {40, 4, QT_ETRUNC},                   /* more entries than bytes */
-        {40, 0xffffffff, QT_ECORRUPT},        /* count above limit */
-        {56 + 8, 500, QT_ECORRUPT},           /* seq >= next_segment_seq */
-        {56 + 32, 1, QT_ECORRUPT},            /* ts_min outside shard */
-        {56 + 64 + 8, 1, QT_ECORRUPT},        /* entries out of order */
-        {56 + 16, 0, QT_ECORRUPT},            /* empty file */
+        {0, 0x12345678, QT_EMAGIC},    /* magic */
+        {4, 99, QT_EVERSION},          /* version from the future */
+        {32, 0, QT_ECORRUPT},          /* zero shard duration */
+        {40, 4, QT_ETRUNC},            /* more entries than bytes */
+        {40, 0xffffffff, QT_ECORRUPT}, /* count above limit */
+        {56 + 8, 500, QT_ECORRUPT},    /* seq >= next_segment_seq */
+        {56 + 32, 1, QT_ECORRUPT},     /* ts_min outside shard */
+        {56 + 64 + 8, 1, QT_ECORRUPT}, /* entries out of order */
+        {56 + 16, 0, QT_ECORRUPT},     /* empty file */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         memcpy(bad, buf, len);

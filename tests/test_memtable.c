@@ -3,13 +3,13 @@
  * wins by WAL seq (not insertion order), partial rows and presence, strings,
  * ranges, allocation failure leaves rows intact, concurrent writers.
  */
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "harness.h"
 #include "storage/memtable.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 static struct qt_mem_cell
 fcell(uint32_t sid, double v)

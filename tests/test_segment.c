@@ -98,28 +98,24 @@ build_blocks_and_entries(uint64_t *rng, uint32_t groups, uint32_t fields, uint32
     B.n_keys = 0;
     for (uint32_t g = 0; g < groups; g++) {
         uint64_t gid = qt_test_rand(rng);
-        char *gk = B.text + tu;
-        int gl = snprintf(gk, 64, "air,district=xihu,station=a%04u", g);
-        tu += (size_t)gl;
         for (uint32_t f = 0; f < fields; f++) {
-            char *fk = B.text + tu;
-            int fl = snprintf(fk, 16, "f%u", f);
-            tu += (size_t)fl;
+            char *k = B.text + tu;
+            int kl = snprintf(k, 64, "air,district=xihu,station=a%04u f%u", g, f);
+            tu += (size_t)kl;
             B.keys[B.n_keys++] = (struct qt_seg_key){.series_id = qt_test_rand(rng),
                                                      .group_id = gid,
                                                      .vtype = (enum qt_vtype)(1 + (g + f) % 4),
-                                                     .group_key = gk,
-                                                     .group_key_len = (uint32_t)gl,
-                                                     .field = fk,
-                                                     .field_len = (uint32_t)fl};
+                                                     .key = (const uint8_t *)k,
+                                                     .key_len = (uint32_t)kl,
+                                                     .group_len = (uint32_t)kl - 3};
         }
     }
     qsort(B.keys, B.n_keys, sizeof(B.keys[0]), cmp_key);
     B.n_entries = 0;
     for (uint32_t k = 0; k < B.n_keys; k++) {
         const struct qt_seg_key *key = &B.keys[k];
-        uint32_t g = (uint32_t)(strtoul(key->group_key + 27, NULL, 10));
-        uint32_t f = (uint32_t)(key->field[1] - '0');
+        uint32_t g = (uint32_t)(strtoul((const char *)key->key + 27, NULL, 10));
+        uint32_t f = (uint32_t)(key->key[key->group_len + 2] - '0');
         for (uint32_t s = 0; s < slices; s++) {
             struct qt_seg_entry *e = &B.entries[B.n_entries++];
             memset(e, 0, sizeof(*e));
@@ -256,10 +252,10 @@ TEST(roundtrip_sizes)
             CHECK(entry_equal(&B.entries[i], &r_entries[i]));
         for (uint32_t k = 0; k < B.n_keys; k++) {
             CHECK(r_keys[k].series_id == B.keys[k].series_id);
-            CHECK(r_keys[k].group_key_len == B.keys[k].group_key_len);
-            CHECK(memcmp(r_keys[k].group_key, B.keys[k].group_key, r_keys[k].group_key_len) == 0);
-            CHECK(memcmp(r_keys[k].field, B.keys[k].field, r_keys[k].field_len) == 0);
-            CHECK((const uint8_t *)r_keys[k].field > B.file); /* zero copy */
+            CHECK(r_keys[k].key_len == B.keys[k].key_len);
+            CHECK(r_keys[k].group_len == B.keys[k].group_len);
+            CHECK(memcmp(r_keys[k].key, B.keys[k].key, r_keys[k].key_len) == 0);
+            CHECK(r_keys[k].key > B.file); /* zero copy */
         }
         /* Standalone chunk encoder reproduces the writer's bytes. */
         static uint8_t re[QT_SEG_CHUNK_MAX_BYTES];
@@ -698,16 +694,17 @@ TEST(hostile_key_tables)
     CHECK_OK(build(qt_test_seed() ^ 0x6e, 4, 2, 1));
     CHECK_OK(read_all(B.file, B.size));
     const uint8_t zero8[8] = {0}, ff8[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-    const uint8_t vt9 = 9, len0 = 0, big[2] = {0xff, 0x7f};
+    const uint8_t vt9 = 9, len0 = 0, big[2] = {0xff, 0x7f}, sep = 'x';
     CHECK_RC(keytab_patch(0, ff8, 8), QT_ECORRUPT);    /* first id above the second */
     CHECK_RC(keytab_patch(16, &vt9, 1), QT_ECORRUPT);  /* vtype */
-    CHECK_RC(keytab_patch(17, &len0, 1), QT_ECORRUPT); /* empty group key */
-    int rc = keytab_patch(17, big, 2);                 /* group key length 16383 */
-    CHECK(rc == QT_ELIMIT);
+    CHECK_RC(keytab_patch(17, &len0, 1), QT_ECORRUPT); /* empty key */
+    CHECK_RC(keytab_patch(18, &len0, 1), QT_ECORRUPT); /* empty group key */
+    CHECK_RC(keytab_patch(17, big, 2), QT_ECORRUPT);   /* key length 16383 */
+    CHECK_RC(keytab_patch(19 + B.keys[0].group_len, &sep, 1), QT_ECORRUPT); /* no space */
     /* Padding: last bytes of the table must be zero if they are padding. */
     size_t used = 0;
     for (uint32_t i = 0; i < B.n_keys; i++)
-        used += 17 + 1 + B.keys[i].group_key_len + 1 + B.keys[i].field_len;
+        used += 17 + 1 + 1 + B.keys[i].key_len;
     if (used < r_footer.keytab_len)
         CHECK_RC(keytab_patch(r_footer.keytab_len - 1, ff8, 1), QT_ECORRUPT);
     /* Checksum, lengths, caps. */
@@ -731,7 +728,14 @@ TEST(hostile_key_tables)
     keys[1].series_id = keys[0].series_id;
     CHECK_RC(qt_seg_keytab_encode(keys, 2, out, sizeof(out), &len, &cs), QT_EINVAL);
     keys[1] = B.keys[1];
-    keys[1].field_len = QT_SERIES_KEY_MAX; /* too long with the group key */
+    keys[1].key_len = QT_SERIES_KEY_MAX + 1;
+    CHECK_RC(qt_seg_keytab_encode(keys, 2, out, sizeof(out), &len, &cs), QT_EINVAL);
+    keys[1] = B.keys[1];
+    keys[1].group_len--; /* not at the space */
+    CHECK_RC(qt_seg_keytab_encode(keys, 2, out, sizeof(out), &len, &cs), QT_EINVAL);
+    keys[1].group_len = keys[1].key_len - 1; /* empty field */
+    CHECK_RC(qt_seg_keytab_encode(keys, 2, out, sizeof(out), &len, &cs), QT_EINVAL);
+    keys[1].group_len = 0;
     CHECK_RC(qt_seg_keytab_encode(keys, 2, out, sizeof(out), &len, &cs), QT_EINVAL);
     keys[1] = B.keys[1];
     keys[1].vtype = (enum qt_vtype)0;

@@ -4,18 +4,18 @@
  * rotation and removal, torn tails at every offset, damage in the middle,
  * failed fdatasync -> read-only, crash drops exactly the unacknowledged.
  */
+#include "format/qt_err.h"
+#include "format/wal.h"
+#include "harness.h"
+#include "storage/wallog.h"
+#include "util.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "format/qt_err.h"
-#include "format/wal.h"
-#include "harness.h"
-#include "storage/wallog.h"
-#include "util.h"
 
 /* Payload of record i: deterministic bytes, length varies. */
 static size_t

@@ -3,14 +3,14 @@
  */
 #include "util.h"
 
+#include "format/qt_err.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "format/qt_err.h"
 
 enum qt_io_kind
 qt_test_io_kind(void)

@@ -4,10 +4,10 @@
 #ifndef QT_TEST_UTIL_H
 #define QT_TEST_UTIL_H
 
+#include "storage/io.h"
+
 #include <stddef.h>
 #include <stdint.h>
-
-#include "storage/io.h"
 
 /* The real backend named by QT_TEST_IO (posix or uring; default posix).
  * tests/run.sh runs storage tests once per backend. */
