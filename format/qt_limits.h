@@ -421,4 +421,50 @@
  * Pacific/Chatham). */
 #define QT_TZIF_FOOTER_MAX 128u
 
+/* ---- query/ executor -------------------------------------------------- */
+
+/* Default output rows of one query (struct qt_qry_limits.rows_max = 0).
+ * Results stream, so rows cost no executor memory; the cap bounds the
+ * bytes one request can make the server send (~50 MB of CSV).  Exports
+ * that need more raise it per request. */
+#define QT_QRY_ROWS_MAX_DEFAULT 1000000u
+
+/* Default series one query may touch.  The design point is 1M active
+ * series per node: a query over every series of a node is allowed, one
+ * over a misconfigured selector on a bigger node is not. */
+#define QT_QRY_SERIES_MAX_DEFAULT (1u << 20)
+
+/* Default executor memory per query: aggregation cells (~200 bytes per
+ * group x bucket), percentile values (8 bytes each), group keys and the
+ * selection.  256 MiB is a million group-buckets with room; raw points
+ * never count (they stream). */
+#define QT_QRY_MEM_MAX_DEFAULT (256ull << 20)
+
+/* Default wall-clock budget of one query.  A day of a whole node's data
+ * scans in seconds; a query running for minutes is a mistake that should
+ * fail visibly rather than hold a server thread. */
+#define QT_QRY_DEADLINE_DEFAULT_MS 30000u
+
+/* Output buffer of the result writer: rows are encoded here and handed to
+ * the sink when it fills, so the sink sees few large writes. */
+#define QT_QRY_OUT_BUF_BYTES (64u << 10)
+
+/* Rows (and bytes of cell text) the aligned table format holds back to
+ * size its columns before printing the first row; later rows keep those
+ * widths (a longer cell widens only its own row).  Bounds the table
+ * writer's memory while real results (a few hundred rows) align fully. */
+#define QT_QRY_TABLE_SAMPLE_ROWS  1024u
+#define QT_QRY_TABLE_SAMPLE_BYTES (1u << 20)
+
+/* Tag columns of a result that lists series (raw, last, episodes, gaps):
+ * the union of the selected series' tag keys.  One measurement's series
+ * share a handful; 4x QT_TAGS_MAX admits drifting tag sets while bounding
+ * the row width. */
+#define QT_QRY_TAG_COLUMNS_MAX (4u * QT_TAGS_MAX)
+
+/* PCRE2 backtracking budget per tag value matched by a query regex: a
+ * pathological pattern fails the query with QT_ELIMIT instead of pinning
+ * a core (PCRE2's default is 10M; the catalog uses the same 1M). */
+#define QT_QRY_REGEX_MATCH_LIMIT 1000000u
+
 #endif

@@ -322,7 +322,8 @@ qt_time_format_rfc3339(int64_t ns, char *buf, size_t cap)
 {
     qt_assert(buf != NULL || cap == 0);
     int64_t secs = qt_time_floor_div(ns, QT_NS_PER_SEC);
-    int64_t frac = ns - secs * QT_NS_PER_SEC;
+    int64_t frac = ns % QT_NS_PER_SEC; /* not ns - secs * 1e9: overflows at INT64_MIN */
+    frac += frac < 0 ? QT_NS_PER_SEC : 0;
     int64_t days = qt_time_floor_div(secs, QT_SEC_PER_DAY);
     int64_t sod = secs - days * QT_SEC_PER_DAY;
     int64_t y;
