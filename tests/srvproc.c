@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +30,42 @@ sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     nanosleep(&ts, NULL);
+}
+
+/* Servers still running when the test process exits (a failed CHECK
+ * returns early) are killed, so they cannot hold ports or directories. */
+#define SRV_LIVE_MAX 16
+static pid_t live[SRV_LIVE_MAX];
+
+static void
+kill_live(void)
+{
+    for (int i = 0; i < SRV_LIVE_MAX; i++)
+        if (live[i] > 0) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+            live[i] = 0;
+        }
+}
+
+static void
+track(pid_t pid, bool add)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(kill_live);
+        registered = true;
+    }
+    for (int i = 0; i < SRV_LIVE_MAX; i++) {
+        if (add && live[i] == 0) {
+            live[i] = pid;
+            return;
+        }
+        if (!add && live[i] == pid) {
+            live[i] = 0;
+            return;
+        }
+    }
 }
 
 /* $B/qtdb from /proc/self/exe = $B/tests/test_x. */
@@ -100,6 +137,7 @@ wait_ready(struct srvproc *s)
             fclose(f);
         int st;
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            track(s->pid, false);
             s->pid = 0;
             return -1;
         }
@@ -138,6 +176,7 @@ srv_start(struct srvproc *s, const char *dir, bool graphite, const char *const *
     if (pid < 0)
         return -1;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
         int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);
@@ -147,6 +186,7 @@ srv_start(struct srvproc *s, const char *dir, bool graphite, const char *const *
         _exit(127);
     }
     s->pid = pid;
+    track(pid, true);
     if (wait_ready(s) != 0) {
         fprintf(stdout, "srv_start: server did not become ready\n");
         print_log(s);
@@ -167,6 +207,7 @@ srv_stop(struct srvproc *s, int sig)
         int st;
         pid_t r = waitpid(s->pid, &st, WNOHANG);
         if (r == s->pid) {
+            track(s->pid, false);
             s->pid = 0;
             if (WIFEXITED(st))
                 return WEXITSTATUS(st);
@@ -176,6 +217,7 @@ srv_stop(struct srvproc *s, int sig)
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
+    track(s->pid, false);
     s->pid = 0;
     print_log(s);
     return -1;
