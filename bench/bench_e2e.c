@@ -82,7 +82,8 @@ gen_data(const struct opts *o, struct data *d)
     qt_city_config_default(&cfg, o->stations);
     int64_t now = (int64_t)time(NULL) * 1000000000ll;
     cfg.duration_ns = (int64_t)(o->hours * 3600.0) * 1000000000ll;
-    cfg.start_ns = (now - cfg.duration_ns - 3600ll * 1000000000ll) / 3600000000000ll * 3600000000000ll;
+    cfg.start_ns =
+        (now - cfg.duration_ns - 3600ll * 1000000000ll) / 3600000000000ll * 3600000000000ll;
     d->start_ns = cfg.start_ns;
     d->end_ns = cfg.start_ns + cfg.duration_ns;
     struct qt_city_gen *g;
@@ -336,7 +337,8 @@ stream(const struct opts *o, const struct data *d, int port, bool wait_close)
     struct sender *s = qt_calloc(o->conns, sizeof(*s));
     pthread_t *t = qt_calloc(o->conns, sizeof(*t));
     for (uint32_t i = 0; i < o->conns; i++) {
-        s[i] = (struct sender){.port = port, .p = d->buf[i], .n = d->len[i], .wait_close = wait_close};
+        s[i] =
+            (struct sender){.port = port, .p = d->buf[i], .n = d->len[i], .wait_close = wait_close};
         pthread_create(&t[i], NULL, sender_main, &s[i]);
     }
     int rc = 0;
@@ -448,8 +450,9 @@ run_qtdb(const struct opts *o, const struct data *d, const char *work, struct re
         return -1;
     snprintf(dir, sizeof(dir), "%s/qtdb", work);
     snprintf(log, sizeof(log), "%s/qtdb.log", work);
-    const char *argv[] = {bin, "serve", "--data", dir, "--ilp", "127.0.0.1:0", "--http",
-                          "127.0.0.1:0", "--fsync", o->fsync, "--io", o->io, NULL};
+    const char *argv[] = {bin,           "serve",  "--data",      dir,       "--ilp",
+                          "127.0.0.1:0", "--http", "127.0.0.1:0", "--fsync", o->fsync,
+                          "--io",        o->io,    NULL};
     struct proc p;
     int ilp, http;
     if (spawn(&p, argv, log) != 0 || qtdb_ready(&p, &ilp, &http) != 0)
@@ -494,8 +497,7 @@ run_vm(const struct opts *o, const struct data *d, const char *work, struct resu
     char ha[80], ia[80];
     snprintf(ha, sizeof(ha), "-httpListenAddr=%s", http_a);
     snprintf(ia, sizeof(ia), "-influxListenAddr=%s", influx_a);
-    const char *argv[] = {VM_BIN, sdp, ha, ia, "-retentionPeriod=100y", "-loggerLevel=ERROR",
-                          NULL};
+    const char *argv[] = {VM_BIN, sdp, ha, ia, "-retentionPeriod=100y", "-loggerLevel=ERROR", NULL};
     struct proc p;
     if (spawn(&p, argv, log) != 0)
         return -1;
@@ -542,8 +544,8 @@ usage(FILE *f)
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
-    *o = (struct opts){.hours = 2, .stations = 10000, .conns = 4, .fsync = "always",
-                       .io = "auto", .vm = true};
+    *o = (struct opts){
+        .hours = 2, .stations = 10000, .conns = 4, .fsync = "always", .io = "auto", .vm = true};
     for (int i = 1; i < argc; i++) {
         bool v = i + 1 < argc;
         if (strcmp(argv[i], "--hours") == 0 && v)
@@ -609,8 +611,8 @@ main(int argc, char **argv)
     else
         report("qtdb", &d, &q);
     double ppc = (double)d.points / q.cpu_s;
-    printf("  qtdb  target >= 1 M points/s per server core: %.2f M per CPU-second  %s\n",
-           ppc / 1e6, ppc >= 1e6 ? "ok" : "MISS");
+    printf("  qtdb  target >= 1 M points/s per server core: %.2f M per CPU-second  %s\n", ppc / 1e6,
+           ppc >= 1e6 ? "ok" : "MISS");
     int vrc = o.vm ? run_vm(&o, &d, work, &v) : 1;
     if (vrc == 1) {
         printf("  vm    VictoriaMetrics not run (%s)\n",

@@ -330,7 +330,7 @@
 
 /* HTTP client (qtdb query/load): longest response head (status line and
  * headers) and chunk-size line; a server sending more is not qtdb. */
-#define QT_HTTPC_HEAD_MAX  (64u << 10)
+#define QT_HTTPC_HEAD_MAX       (64u << 10)
 #define QT_HTTPC_CHUNK_LINE_MAX 256u
 
 /* Current on-disk format version, written in every file header/footer.

@@ -14,6 +14,14 @@
  */
 #include "server/cli.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_hash.h"
+#include "format/qt_limits.h"
+#include "server/httpc.h"
+#include "server/ilp.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,14 +33,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_hash.h"
-#include "format/qt_limits.h"
-#include "server/httpc.h"
-#include "server/ilp.h"
 
 #define EXIT_OK      0
 #define EXIT_FAIL    1
@@ -145,8 +145,8 @@ qt_cmd_query(int argc, char **argv)
     int n = snprintf(path, cap, "/query?format=%s&q=", fmt);
     qt_httpc_urlencode(q, qn, path + n, cap - (size_t)n);
     struct query_out o = {.r = r, .err = err};
-    int rc = qt_httpc_request(&u, "GET", path, NULL, NULL, 0, (int)timeout_s * 1000, r,
-                              query_body, &o);
+    int rc =
+        qt_httpc_request(&u, "GET", path, NULL, NULL, 0, (int)timeout_s * 1000, r, query_body, &o);
     fflush(stdout);
     if (rc != 0) {
         fprintf(stderr, "qtdb query: %s:%s: %s%s%s\n", u.host, u.port, qt_strerror(rc),
@@ -306,8 +306,8 @@ static int
 load_line(struct load *L, const char *line, size_t len)
 {
     struct qt_ilp_opts o = {.precision = L->prec, .now_ns = 0};
-    int rc = qt_ilp_parse_line(&o, (const uint8_t *)line, len, L->scratch, QT_ILP_SCRATCH_MAX,
-                               L->pt);
+    int rc =
+        qt_ilp_parse_line(&o, (const uint8_t *)line, len, L->scratch, QT_ILP_SCRATCH_MAX, L->pt);
     if (rc == QT_ILP_SKIP)
         return 0;
     L->lines++;

@@ -19,6 +19,14 @@
  */
 #include "server/http.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "format/qt_log.h"
+#include "server/ingest.h"
+#include "server/sbuf.h"
+
 #include <inttypes.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -29,14 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "format/qt_log.h"
-#include "server/ingest.h"
-#include "server/sbuf.h"
 
 #if defined(__has_include)
 #if __has_include("query/exec.h")
@@ -247,8 +247,7 @@ static int
 wr_on_error(void *arg, const struct qt_ilp_line_error *e)
 {
     struct wr *w = arg;
-    atomic_fetch_add_explicit(&w->h->o.metrics->bad_lines[QT_PROTO_HTTP], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->h->o.metrics->bad_lines[QT_PROTO_HTTP], 1, memory_order_relaxed);
     wr_note_bad(w, e->line_no, e->column, e->reason);
     return 0;
 }
@@ -316,8 +315,9 @@ wr_begin(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
     uint64_t len;
     if (cl != NULL && qt_srv_parse_u64(cl, 0, UINT64_MAX, &len) == 0 &&
         len > h->o.cfg->body_max_bytes) {
-        snprintf(r->err, sizeof(r->err), "request body of %" PRIu64 " bytes exceeds body-max (%" PRIu64 ")",
-                 len, h->o.cfg->body_max_bytes);
+        snprintf(r->err, sizeof(r->err),
+                 "request body of %" PRIu64 " bytes exceeds body-max (%" PRIu64 ")", len,
+                 h->o.cfg->body_max_bytes);
         return 413;
     }
     const char *enc = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Encoding");
@@ -328,7 +328,8 @@ wr_begin(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
         return 415;
     }
     struct wr *w = qt_calloc(1, sizeof(*w));
-    if (w == NULL || qt_ingest_batch_init(&w->batch, h->o.cfg->batch_lines, HTTP_BATCH_ARENA) != 0) {
+    if (w == NULL ||
+        qt_ingest_batch_init(&w->batch, h->o.cfg->batch_lines, HTTP_BATCH_ARENA) != 0) {
         qt_free(w);
         snprintf(r->err, sizeof(r->err), "out of memory");
         return 503;
@@ -660,8 +661,9 @@ on_headers(struct qt_http *h, struct MHD_Connection *conn, const char *url, cons
     enum qt_http_ep ep = route(url);
     atomic_fetch_add_explicit(&h->o.metrics->http_requests[ep], 1, memory_order_relaxed);
     if (ep == QT_EP_OTHER)
-        return respond_error(h, conn, 404, "no such endpoint (try /write, /query, /ping, "
-                                           "/health, /metrics)");
+        return respond_error(h, conn, 404,
+                             "no such endpoint (try /write, /query, /ping, "
+                             "/health, /metrics)");
     if (!method_ok(ep, method))
         return respond_error(h, conn, 405, "method not allowed for this endpoint");
     struct req *r = qt_calloc(1, sizeof(*r));
@@ -751,16 +753,15 @@ qt_http_start(const struct qt_http_opts *o, struct qt_http **out)
     h->start_mono_ns = mono_ns();
     const struct qt_srv_config *cfg = o->cfg;
     unsigned timeout_s = (cfg->idle_timeout_ms + 999) / 1000;
-    h->d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-            MHD_USE_ITC | MHD_USE_ERROR_LOG,
-        0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_conn_max,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_per_ip_max,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        HTTP_CONN_MEMORY, MHD_OPTION_THREAD_STACK_SIZE, (size_t)QT_SRV_HTTP_STACK_BYTES,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                                MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                            0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+                            MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)cfg->http_conn_max, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)cfg->http_per_ip_max, MHD_OPTION_CONNECTION_TIMEOUT,
+                            timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)QT_SRV_HTTP_STACK_BYTES,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (h->d == NULL) {
         qt_log(QT_LOG_ERROR, "http: libmicrohttpd failed to start");
         close(h->listen_fd);

@@ -14,6 +14,9 @@
  */
 #include "server/httpc.h"
 
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -24,9 +27,6 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
 
 /* Largest chunk size accepted: far beyond any response, and keeps the
  * arithmetic below 2^64. */
@@ -298,8 +298,7 @@ chunk_size(struct qt_httpc_resp *r)
         if (x > HTTPC_CHUNK_MAX)
             return qt_fail(QT_ECORRUPT, "httpc: chunk too large");
     }
-    if (i == 0 || (i < r->line_len && r->line[i] != ';' && r->line[i] != ' ' &&
-                   r->line[i] != '\t'))
+    if (i == 0 || (i < r->line_len && r->line[i] != ';' && r->line[i] != ' ' && r->line[i] != '\t'))
         return qt_fail(QT_ECORRUPT, "httpc: bad chunk size");
     r->line_len = 0;
     r->remaining = x;
@@ -308,8 +307,8 @@ chunk_size(struct qt_httpc_resp *r)
 }
 
 static int
-feed_body(struct qt_httpc_resp *r, const uint8_t *p, size_t n, size_t *used,
-          qt_httpc_body_fn fn, void *arg)
+feed_body(struct qt_httpc_resp *r, const uint8_t *p, size_t n, size_t *used, qt_httpc_body_fn fn,
+          void *arg)
 {
     size_t k = n;
     if (r->state != QT_HTTPC_BODY_EOF && r->remaining < k)
@@ -464,8 +463,8 @@ jescape_u(struct jcur *c, char *out, size_t cap, size_t *o)
         return -1;
     uint32_t cp = (uint32_t)jhex4(c->p);
     c->p += 4;
-    if (cp >= 0xd800 && cp <= 0xdbff && c->end - c->p >= 6 && c->p[0] == '\\' &&
-        c->p[1] == 'u' && jhex4(c->p + 2) >= 0xdc00 && jhex4(c->p + 2) <= 0xdfff) {
+    if (cp >= 0xd800 && cp <= 0xdbff && c->end - c->p >= 6 && c->p[0] == '\\' && c->p[1] == 'u' &&
+        jhex4(c->p + 2) >= 0xdc00 && jhex4(c->p + 2) <= 0xdfff) {
         cp = 0x10000 + ((cp - 0xd800) << 10) + ((uint32_t)jhex4(c->p + 2) - 0xdc00);
         c->p += 6;
     } else if (cp >= 0xd800 && cp <= 0xdfff) {
@@ -739,10 +738,10 @@ qt_httpc_request(const struct qt_httpc_url *u, const char *method, const char *p
         rc = send_all(fd, head, (size_t)hn);
     }
     char extra[256];
-    int en = body != NULL ? snprintf(extra, sizeof(extra),
-                                     "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                                     ctype ? ctype : "application/octet-stream", body_len)
-                          : snprintf(extra, sizeof(extra), "\r\n");
+    int en = body != NULL
+                 ? snprintf(extra, sizeof(extra), "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                            ctype ? ctype : "application/octet-stream", body_len)
+                 : snprintf(extra, sizeof(extra), "\r\n");
     rc = rc ? rc : send_all(fd, extra, (size_t)en);
     if (body != NULL && rc == 0)
         rc = send_all(fd, body, body_len);

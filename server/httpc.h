@@ -13,11 +13,11 @@
 #ifndef QT_HTTPC_H
 #define QT_HTTPC_H
 
+#include "format/qt_limits.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "format/qt_limits.h"
 
 /* "http://host:port[/prefix]" or "host:port"; the prefix is prepended to
  * request paths (a server behind a path-routing proxy). */
@@ -32,12 +32,12 @@ int qt_httpc_url_parse(const char *s, struct qt_httpc_url *u);
 
 enum qt_httpc_state {
     QT_HTTPC_HEAD = 0,
-    QT_HTTPC_BODY_LEN,     /* Content-Length bytes remain */
-    QT_HTTPC_BODY_EOF,     /* body until the connection closes */
-    QT_HTTPC_CHUNK_SIZE,   /* reading a chunk-size line */
-    QT_HTTPC_CHUNK_DATA,   /* inside a chunk */
-    QT_HTTPC_CHUNK_CRLF,   /* the CRLF after chunk data */
-    QT_HTTPC_TRAILER,      /* trailer lines after the last chunk */
+    QT_HTTPC_BODY_LEN,   /* Content-Length bytes remain */
+    QT_HTTPC_BODY_EOF,   /* body until the connection closes */
+    QT_HTTPC_CHUNK_SIZE, /* reading a chunk-size line */
+    QT_HTTPC_CHUNK_DATA, /* inside a chunk */
+    QT_HTTPC_CHUNK_CRLF, /* the CRLF after chunk data */
+    QT_HTTPC_TRAILER,    /* trailer lines after the last chunk */
     QT_HTTPC_DONE
 };
 

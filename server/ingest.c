@@ -15,13 +15,13 @@
  */
 #include "server/ingest.h"
 
-#include <stdio.h>
-#include <string.h>
-
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+
+#include <stdio.h>
+#include <string.h>
 
 /* Arena one maximal line needs: its canonical key plus unescaped field names
  * and string values, which are never longer than the line itself. */

@@ -25,14 +25,14 @@
 #ifndef QT_INGEST_H
 #define QT_INGEST_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "format/batch.h"
 #include "server/graphite.h"
 #include "server/ilp.h"
 #include "storage/db.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* qt_ingest_batch_add(): the point does not fit; commit, then add again. */
 #define QT_INGEST_FULL 1

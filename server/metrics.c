@@ -9,17 +9,17 @@
  */
 #include "server/metrics.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+
 #include <inttypes.h>
 #include <string.h>
 #include <time.h>
 
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-
 /* Bucket upper bounds in ns (QT_HIST_BUCKETS - 1 of them, then +Inf). */
 static const uint64_t hist_bounds_ns[QT_HIST_BUCKETS - 1] = {
-    50000,     100000,     250000,     500000,     1000000,    2500000,
-    5000000,   10000000,   25000000,   50000000,   100000000,  250000000,
+    50000,     100000,     250000,     500000,     1000000,     2500000,
+    5000000,   10000000,   25000000,   50000000,   100000000,   250000000,
     500000000, 1000000000, 2500000000, 5000000000, 10000000000, 30000000000};
 
 static_assert(sizeof(hist_bounds_ns) / sizeof(hist_bounds_ns[0]) == QT_HIST_BUCKETS - 1,
@@ -98,8 +98,9 @@ hist_render(struct qt_sbuf *o, const char *name, const char *help, struct qt_his
                    (double)ld(&h->sum_ns) / 1e9, name, cum);
 }
 
-static const char *const proto_names[QT_PROTO_COUNT] = {"ilp", "graphite", "http"}; /* ORDER PROTOS */
-static const char *const close_names[QT_CLOSE_COUNT] = {"peer", "reset", "idle",
+static const char *const proto_names[QT_PROTO_COUNT] = {"ilp", "graphite",
+                                                        "http"}; /* ORDER PROTOS */
+static const char *const close_names[QT_CLOSE_COUNT] = {"peer", "reset",   "idle",
                                                         "slow", "storage", "shutdown"};
 static const char *const ep_names[QT_EP_COUNT] = {"write",  "query",   "ping",
                                                   "health", "metrics", "other"};
@@ -214,8 +215,9 @@ render_engine(struct qt_db *db, struct qt_sbuf *o)
           s.points_written);
     gauge(o, "flushes_total", "counter", "Memtable flushes to segments.", s.flushes);
     gauge(o, "flush_points_total", "counter", "Points written by flushes.", s.flush_points);
-    qt_sbuf_printf(o, "# HELP qtdb_flush_seconds_total Time spent flushing.\n"
-                      "# TYPE qtdb_flush_seconds_total counter\nqtdb_flush_seconds_total %.6f\n",
+    qt_sbuf_printf(o,
+                   "# HELP qtdb_flush_seconds_total Time spent flushing.\n"
+                   "# TYPE qtdb_flush_seconds_total counter\nqtdb_flush_seconds_total %.6f\n",
                    (double)s.flush_ns / 1e9);
     gauge(o, "memtable_bytes", "gauge", "Bytes held in memtables.", s.mem_bytes);
     gauge(o, "memtable_points", "gauge", "Points held in memtables.", s.mem_points);
@@ -238,8 +240,7 @@ qt_srv_metrics_render(struct qt_srv_metrics *m, struct qt_db *db, const struct q
     struct qt_db_health h;
     qt_db_health(db, &h);
     head(out, "build_info", "gauge", "Version and I/O backends.");
-    qt_sbuf_printf(out,
-                   "qtdb_build_info{version=\"%s\",io=\"%s\",net=\"%s\",fsync=\"%s\"} 1\n",
+    qt_sbuf_printf(out, "qtdb_build_info{version=\"%s\",io=\"%s\",net=\"%s\",fsync=\"%s\"} 1\n",
                    info->version, h.io_backend, info->net_backend, h.fsync_policy);
     head(out, "start_time_seconds", "gauge", "Start time, seconds since the epoch.");
     qt_sbuf_printf(out, "qtdb_start_time_seconds %.3f\n", (double)m->start_ns / 1e9);

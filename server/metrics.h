@@ -14,11 +14,11 @@
 #ifndef QT_METRICS_H
 #define QT_METRICS_H
 
-#include <stdatomic.h>
-#include <stdint.h>
-
 #include "server/sbuf.h"
 #include "storage/db.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
 
 #define QT_HIST_BUCKETS 19u /* bounds below plus +Inf */
 
@@ -59,9 +59,9 @@ enum qt_http_ep {
 struct qt_srv_metrics {
     int64_t start_ns; /* CLOCK_REALTIME at start */
     /* ingest, per protocol */
-    _Atomic uint64_t lines[QT_PROTO_COUNT];     /* stored */
-    _Atomic uint64_t points[QT_PROTO_COUNT];    /* fields stored */
-    _Atomic uint64_t bad_lines[QT_PROTO_COUNT]; /* parse or limit errors */
+    _Atomic uint64_t lines[QT_PROTO_COUNT];          /* stored */
+    _Atomic uint64_t points[QT_PROTO_COUNT];         /* fields stored */
+    _Atomic uint64_t bad_lines[QT_PROTO_COUNT];      /* parse or limit errors */
     _Atomic uint64_t rejected_lines[QT_PROTO_COUNT]; /* refused by storage */
     _Atomic uint64_t bytes[QT_PROTO_COUNT];          /* received */
     /* TCP connections, per protocol (ILP, Graphite) */

@@ -17,6 +17,10 @@
  * socket buffers, in provided buffers not yet processed, in a carry-over
  * partial line, or in the current batch (at most batch-lines lines).
  */
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
 #include "server/netloop_int.h"
 
 #include <errno.h>
@@ -28,11 +32,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
 
 static const char *const proto_name[2] = {"ilp", "graphite"};
 
@@ -178,16 +177,16 @@ static void
 conn_setup_stream(struct loop *l, struct conn *c)
 {
     const struct qt_srv_config *cfg = l->net->cfg;
-    struct qt_ingest_stream_opts so = {
-        .proto = c->proto == QT_PROTO_GRAPHITE ? QT_INGEST_GRAPHITE : QT_INGEST_ILP,
-        .precision = QT_ILP_NS,
-        .gcfg = cfg->graphite_cfg,
-        .line_max = cfg->line_max,
-        .origin = conn_origin(c),
-        .on_error = conn_on_error,
-        .err_arg = c,
-        .on_full = loop_on_full,
-        .full_arg = l};
+    struct qt_ingest_stream_opts so = {.proto = c->proto == QT_PROTO_GRAPHITE ? QT_INGEST_GRAPHITE
+                                                                              : QT_INGEST_ILP,
+                                       .precision = QT_ILP_NS,
+                                       .gcfg = cfg->graphite_cfg,
+                                       .line_max = cfg->line_max,
+                                       .origin = conn_origin(c),
+                                       .on_error = conn_on_error,
+                                       .err_arg = c,
+                                       .on_full = loop_on_full,
+                                       .full_arg = l};
     qt_ingest_stream_init(&c->st, &so, l->point, l->scratch, QT_ILP_SCRATCH_MAX);
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -404,8 +403,8 @@ loop_on_full(void *arg, struct qt_ingest_batch *b)
 }
 
 void
-loop_sweep(struct loop *l, void (*request_close)(struct loop *l, struct conn *c,
-                                                  enum qt_close_why why))
+loop_sweep(struct loop *l,
+           void (*request_close)(struct loop *l, struct conn *c, enum qt_close_why why))
 {
     int64_t now = net_now_ms();
     if (now - l->last_sweep_ms < 1000)
@@ -499,8 +498,7 @@ net_choose_backend(struct qt_net *n)
                qt_strerror(rc));
         return rc;
     }
-    qt_log(QT_LOG_WARN, "net: io_uring unavailable, using epoll: %s (%s)", reason,
-           qt_strerror(rc));
+    qt_log(QT_LOG_WARN, "net: io_uring unavailable, using epoll: %s (%s)", reason, qt_strerror(rc));
     n->fallback_reason = reason;
     n->be = &net_epoll_backend;
     return 0;

@@ -25,12 +25,12 @@
 #ifndef QT_NETLOOP_H
 #define QT_NETLOOP_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "server/metrics.h"
 #include "server/srvconf.h"
 #include "storage/db.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 struct qt_net;
 

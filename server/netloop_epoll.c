@@ -9,16 +9,16 @@
  * listener with EPOLLEXCLUSIVE-free plain EPOLLIN (it is the only thread
  * accepting) and accepts until EAGAIN.
  */
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "server/netloop_int.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "server/netloop_int.h"
 
 #define EPOLL_EVENTS_MAX     256
 #define EPOLL_READS_PER_WAKE 4
@@ -99,8 +99,8 @@ epoll_wait_once(struct loop *l, int timeout_ms)
         case EV_LISTENER: {
             enum qt_proto proto = (enum qt_proto)(v & 1u);
             for (;;) {
-                int fd = accept4(l->net->listen_fd[proto], NULL, NULL,
-                                 SOCK_CLOEXEC | SOCK_NONBLOCK);
+                int fd =
+                    accept4(l->net->listen_fd[proto], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
                 if (fd >= 0) {
                     net_dispatch(l->net, fd, proto);
                     continue;

@@ -11,15 +11,15 @@
 #ifndef QT_NETLOOP_INT_H
 #define QT_NETLOOP_INT_H
 
+#include "format/qt_log.h"
+#include "server/ingest.h"
+#include "server/netloop.h"
+
 #include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "format/qt_log.h"
-#include "server/ingest.h"
-#include "server/netloop.h"
 
 struct loop;
 
@@ -49,10 +49,10 @@ struct handoff {
 /* Backend operations (ORDER BACKENDS: uring, epoll). */
 struct net_backend {
     const char *name;
-    int (*init)(struct loop *l);   /* ring/epoll; for the acceptor also the listeners */
-    void (*fini)(struct loop *l);  /* after the thread ended */
-    void *(*run)(void *arg);       /* thread main */
-    void (*stop)(struct loop *l);  /* any thread: wake it to see its stop flag */
+    int (*init)(struct loop *l);  /* ring/epoll; for the acceptor also the listeners */
+    void (*fini)(struct loop *l); /* after the thread ended */
+    void *(*run)(void *arg);      /* thread main */
+    void (*stop)(struct loop *l); /* any thread: wake it to see its stop flag */
 };
 
 struct uring_state {
@@ -62,8 +62,8 @@ struct uring_state {
     uint8_t *bufs;
     bool multishot_recv;
     bool multishot_accept;
-    uint64_t wake_val;     /* eventfd read target */
-    uint32_t inflight;     /* receives in flight */
+    uint64_t wake_val; /* eventfd read target */
+    uint32_t inflight; /* receives in flight */
 };
 
 struct epoll_state {
@@ -106,9 +106,9 @@ struct qt_net {
     struct loop acc;
     struct loop *loops;
     uint32_t nloops;
-    int listen_fd[2]; /* by enum qt_proto: ILP, Graphite */
-    _Atomic bool acc_stop;  /* acceptor: stop (after a last accept sweep) */
-    _Atomic bool loop_stop; /* loops: drain, commit, close, exit */
+    int listen_fd[2];             /* by enum qt_proto: ILP, Graphite */
+    _Atomic bool acc_stop;        /* acceptor: stop (after a last accept sweep) */
+    _Atomic bool loop_stop;       /* loops: drain, commit, close, exit */
     _Atomic uint64_t conns_total; /* open across all loops */
 };
 
@@ -137,8 +137,8 @@ struct conn *loop_conn(struct loop *l, uint32_t slot, uint32_t gen);
 void loop_commit(struct loop *l);
 /* Every second: connections past their idle or slow timeout get
  * request_close(c, why).  */
-void loop_sweep(struct loop *l, void (*request_close)(struct loop *l, struct conn *c,
-                                                        enum qt_close_why why));
+void loop_sweep(struct loop *l,
+                void (*request_close)(struct loop *l, struct conn *c, enum qt_close_why why));
 /* Read what c's socket already holds without blocking (shutdown drain). */
 void conn_drain_socket(struct loop *l, struct conn *c);
 

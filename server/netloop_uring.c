@@ -14,16 +14,16 @@
  * by generation.  A connection is freed only after its receive's final
  * completion (no IORING_CQE_F_MORE), so no completion can outlive it.
  */
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "server/netloop_int.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "server/netloop_int.h"
 
 enum { UD_WAKE = 1, UD_ACCEPT = 2, UD_RECV = 3, UD_CANCEL = 4 };
 

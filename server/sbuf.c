@@ -6,12 +6,12 @@
  */
 #include "server/sbuf.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
 
 void
 qt_sbuf_init(struct qt_sbuf *b, size_t max)

@@ -13,13 +13,6 @@
  */
 #include "server/serve.h"
 
-#include <errno.h>
-#include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
@@ -28,6 +21,13 @@
 #include "server/netloop.h"
 #include "server/srvconf.h"
 #include "storage/db.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /* File descriptors kept free for the engine (WAL, segments, catalog),
  * listeners and logs beyond the connection limits. */
@@ -173,8 +173,7 @@ serve_stop(struct serve *s)
         rc = rc != 0 ? rc : r2;
         r2 = qt_db_close(s->db);
         if (r2 != 0)
-            qt_log(QT_LOG_ERROR, "serve: close failed: %s (%s)", qt_strerror(r2),
-                   qt_err_detail());
+            qt_log(QT_LOG_ERROR, "serve: close failed: %s (%s)", qt_strerror(r2), qt_err_detail());
         rc = rc != 0 ? rc : r2;
         s->db = NULL;
     }

@@ -9,6 +9,11 @@
  */
 #include "server/srvconf.h"
 
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
@@ -17,11 +22,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
 
 enum set_kind {
     K_PATH,     /* char[PATH_MAX] */
@@ -84,8 +84,7 @@ static const struct setting settings[] = {
     {"query-deadline", K_MS_BARE, F(query_deadline_ms), 1, QT_SRV_TIMEOUT_CEIL_MS, "DURATION",
      "query time limit (bare number: ms)"},
     {"query-rows-max", K_U64, F(query_rows_max), 1, UINT64_MAX, "N", "rows one query returns"},
-    {"query-series-max", K_U32, F(query_series_max), 1, UINT32_MAX, "N",
-     "series one query reads"},
+    {"query-series-max", K_U32, F(query_series_max), 1, UINT32_MAX, "N", "series one query reads"},
     {"query-mem-max", K_BYTES64, F(query_mem_max_bytes), 1u << 20, 1ull << 40, "BYTES",
      "memory one query may use"},
     {"log-level", K_LOGLEVEL, F(log_level), 0, 0, "LEVEL", "debug | info | warn | error"},
@@ -131,8 +130,7 @@ qt_srv_config_deinit(struct qt_srv_config *c)
     c->graphite_cfg = NULL;
 }
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *err, size_t cap, const char *fmt, ...)
+static int __attribute__((format(printf, 3, 4))) fail(char *err, size_t cap, const char *fmt, ...)
 {
     if (cap > 0) {
         va_list ap;
@@ -204,9 +202,17 @@ qt_srv_parse_bytes(const char *s, uint64_t *out)
     static const struct {
         const char *name;
         uint64_t mul;
-    } units[] = {{"", 1},          {"B", 1},         {"K", 1ull << 10}, {"KiB", 1ull << 10},
-                 {"k", 1ull << 10}, {"M", 1ull << 20}, {"MiB", 1ull << 20}, {"G", 1ull << 30},
-                 {"GiB", 1ull << 30}, {"T", 1ull << 40}, {"TiB", 1ull << 40}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"K", 1ull << 10},
+                 {"KiB", 1ull << 10},
+                 {"k", 1ull << 10},
+                 {"M", 1ull << 20},
+                 {"MiB", 1ull << 20},
+                 {"G", 1ull << 30},
+                 {"GiB", 1ull << 30},
+                 {"T", 1ull << 40},
+                 {"TiB", 1ull << 40}};
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
         if (strcmp(suf, units[i].name) == 0)
             return scale(v, units[i].mul, out);
@@ -409,7 +415,8 @@ qt_srv_config_set(struct qt_srv_config *c, const char *key, const char *value, c
         return 0;
     case K_FSYNC:
         if (qt_fsync_policy_parse(value, &c->fsync, &c->fsync_interval_ms) != 0)
-            return fail(err, errcap, "fsync: expected always, interval:MS (1..%u) or none, got '%s'",
+            return fail(err, errcap,
+                        "fsync: expected always, interval:MS (1..%u) or none, got '%s'",
                         QT_FSYNC_INTERVAL_MAX_MS, value);
         return 0;
     case K_IO:
@@ -547,13 +554,17 @@ qt_srv_config_usage(FILE *out)
         const void *field = (const char *)&d + s->off;
         switch (s->kind) {
         case K_PATH: snprintf(def, sizeof(def), "%s", d.data_dir); break;
-        case K_ADDR: snprintf(def, sizeof(def), "%s", ((const struct qt_srv_addr *)field)->text); break;
+        case K_ADDR:
+            snprintf(def, sizeof(def), "%s", ((const struct qt_srv_addr *)field)->text);
+            break;
         case K_FSYNC: snprintf(def, sizeof(def), "always"); break;
         case K_IO: snprintf(def, sizeof(def), "auto"); break;
         case K_LOGLEVEL: snprintf(def, sizeof(def), "info"); break;
         case K_TEMPLATE: snprintf(def, sizeof(def), "none"); break;
         case K_U64:
-        case K_BYTES64: snprintf(def, sizeof(def), "%llu", *(const unsigned long long *)field); break;
+        case K_BYTES64:
+            snprintf(def, sizeof(def), "%llu", *(const unsigned long long *)field);
+            break;
         case K_MS:
         case K_MS_BARE: snprintf(def, sizeof(def), "%ums", *(const uint32_t *)field); break;
         default: snprintf(def, sizeof(def), "%u", *(const uint32_t *)field);

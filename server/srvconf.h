@@ -12,17 +12,17 @@
 #ifndef QT_SRVCONF_H
 #define QT_SRVCONF_H
 
+#include "format/qt_log.h"
+#include "server/graphite.h"
+#include "storage/io.h"
+#include "storage/wallog.h"
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
-
-#include "format/qt_log.h"
-#include "server/graphite.h"
-#include "storage/io.h"
-#include "storage/wallog.h"
 
 /* A listen address: "HOST:PORT" (IPv4 literal, [IPv6] literal or a name
  * resolved once at startup; ":PORT" means every interface), port 0 = an

@@ -3,6 +3,12 @@
  */
 #include "tests/srvproc.h"
 
+#include "format/qt_alloc.h"
+#include "server/httpc.h"
+#include "storage/catalog.h"
+#include "storage/db.h"
+#include "storage/scan.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,12 +24,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "server/httpc.h"
-#include "storage/catalog.h"
-#include "storage/db.h"
-#include "storage/scan.h"
 
 static void
 sleep_ms(int ms)
@@ -156,8 +156,8 @@ srv_start(struct srvproc *s, const char *dir, bool graphite, const char *const *
     snprintf(s->dir, sizeof(s->dir), "%s", dir);
     snprintf(s->log, sizeof(s->log), "%s.log.%d", dir, ++starts); /* one per start */
     unlink(s->log);
-    const char *argv[64] = {bin, "serve", "--data", dir, "--ilp", "127.0.0.1:0", "--http",
-                            "127.0.0.1:0"};
+    const char *argv[64] = {bin,     "serve",       "--data", dir,
+                            "--ilp", "127.0.0.1:0", "--http", "127.0.0.1:0"};
     int argc = 8;
     if (graphite) {
         argv[argc++] = "--graphite";
@@ -354,8 +354,8 @@ count_series(struct qt_db *db, uint32_t sid)
 int64_t
 srv_count_points(const char *dir, const char *const *meas, uint32_t n, uint64_t *counts)
 {
-    struct qt_db_opts o = {.dir = dir, .io_kind = QT_IO_POSIX, .read_only = true,
-                           .no_background = true};
+    struct qt_db_opts o = {
+        .dir = dir, .io_kind = QT_IO_POSIX, .read_only = true, .no_background = true};
     struct qt_db *db;
     if (qt_db_open(&o, &db) != 0)
         return -1;

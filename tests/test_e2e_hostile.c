@@ -66,10 +66,10 @@ good_client(void *arg)
     while (!g->stop && g->rc == 0) {
         size_t len = 0;
         for (int i = 0; i < 200; i++, g->lines++)
-            len += (size_t)sprintf(buf + len, "good,c=%llu v=%llui %llu\n",
-                                   (unsigned long long)(g->lines % 16),
-                                   (unsigned long long)g->lines,
-                                   (unsigned long long)(1794787200000000000ull + g->lines));
+            len +=
+                (size_t)sprintf(buf + len, "good,c=%llu v=%llui %llu\n",
+                                (unsigned long long)(g->lines % 16), (unsigned long long)g->lines,
+                                (unsigned long long)(1794787200000000000ull + g->lines));
         int64_t t0 = now_ms();
         g->rc = srv_send_all(fd, buf, len);
         int64_t dt = now_ms() - t0;
@@ -93,7 +93,7 @@ good_client(void *arg)
 
 struct slow {
     const struct srvproc *s;
-    const char *text; /* sent one byte per second */
+    const char *text;    /* sent one byte per second */
     int closed_after_ms; /* when the server closed, or -1 */
 };
 
@@ -202,8 +202,15 @@ TEST(hostile_clients)
     char dir[600];
     snprintf(dir, sizeof(dir), "%s/data", qt_test_dir());
     struct srvproc s;
-    const char *args[] = {"--idle-timeout", "4s", "--slow-timeout", "8s",
-                          "--max-connections", "2100", "--http-max-per-ip", "64", NULL};
+    const char *args[] = {"--idle-timeout",
+                          "4s",
+                          "--slow-timeout",
+                          "8s",
+                          "--max-connections",
+                          "2100",
+                          "--http-max-per-ip",
+                          "64",
+                          NULL};
     CHECK_OK(srv_start(&s, dir, true, args));
     struct good g = {.s = &s};
     pthread_t gt, st1, st2;
@@ -252,8 +259,9 @@ TEST(hostile_clients)
     for (int i = 0; i < 4; i++)
         close(nr[i]);
     CHECK_OK(g.rc);
-    fprintf(stdout, "good client: %llu lines, worst send %lld ms, worst ping %lld ms; slow b "
-                    "closed after %d ms\n",
+    fprintf(stdout,
+            "good client: %llu lines, worst send %lld ms, worst ping %lld ms; slow b "
+            "closed after %d ms\n",
             (unsigned long long)g.lines, (long long)g.worst_send_ms, (long long)g.worst_ping_ms,
             b.closed_after_ms);
     CHECK(g.worst_send_ms < STALL_MAX_MS && g.worst_ping_ms < STALL_MAX_MS);

@@ -37,7 +37,7 @@
 #define HTTP_LINES   400
 #define BAD_EVERY    5000 /* one bad line per this many city lines */
 
-static const char *const meas_names[] = {"air", "water_quality", "water", "grid",
+static const char *const meas_names[] = {"air",   "water_quality", "water", "grid",
                                          "meter", "httpm",         "gr"};
 #define NMEAS 7
 
@@ -56,9 +56,9 @@ city_config(struct qt_city_config *cfg, int64_t start_ns)
 
 /* What one phase sent and should find stored. */
 struct expect {
-    uint64_t points[NMEAS]; /* distinct points per measurement */
+    uint64_t points[NMEAS];      /* distinct points per measurement */
     uint64_t first_field[NMEAS]; /* distinct points of each measurement's first field */
-    uint64_t ilp_lines;     /* lines stored over TCP (duplicates included) */
+    uint64_t ilp_lines;          /* lines stored over TCP (duplicates included) */
     uint64_t ilp_bad;
     uint64_t http_lines, http_bad;
     uint64_t graphite_lines;
@@ -97,7 +97,8 @@ tcp_client(void *arg)
             j->e.first_field[p.meas]++;
         }
         if (++sent % BAD_EVERY == 0) { /* a bad line in the middle of the stream */
-            len += (size_t)snprintf(buf + len, 64, "air,station=x pm25=oops %lld\n", (long long)p.ts_ns);
+            len += (size_t)snprintf(buf + len, 64, "air,station=x pm25=oops %lld\n",
+                                    (long long)p.ts_ns);
             j->e.ilp_bad++;
         }
         if (len > (1u << 20) - 2 * QT_CITY_LINE_MAX) {
@@ -308,8 +309,8 @@ check_series_values(const char *dir, const struct qt_city_config *cfg, enum qt_c
     double *f = qt_malloc(sizeof(double) * cap);
     struct qt_city_column col = {.ts = ts, .f = f, .cap = cap};
     int rc = qt_city_column(cfg, p.series, field, t0, t1, &col, &got);
-    struct qt_db_opts dopts = {.dir = dir, .io_kind = QT_IO_POSIX, .read_only = true,
-                               .no_background = true};
+    struct qt_db_opts dopts = {
+        .dir = dir, .io_kind = QT_IO_POSIX, .read_only = true, .no_background = true};
     struct qt_db *db = NULL;
     uint32_t sid;
     struct qt_scan *sc = NULL;
@@ -381,8 +382,9 @@ query_count(const struct srvproc *s, const char *selector)
 static int
 check_queries(const struct srvproc *s, const struct expect *e)
 {
-    static const char *const sel[NMEAS] = {"air.pm25", "water_quality.ph", "water.pressure",
-                                           "grid.voltage", "meter.reading", "httpm.v", "gr.v"};
+    static const char *const sel[NMEAS] = {"air.pm25",     "water_quality.ph", "water.pressure",
+                                           "grid.voltage", "meter.reading",    "httpm.v",
+                                           "gr.v"};
     for (int i = 0; i < NMEAS; i++) {
         int64_t c = query_count(s, sel[i]);
         if (c == -2) {
@@ -437,7 +439,14 @@ TEST(stream_restart_kill9)
     CHECK(srv_metric(&s, "qtdb_wal_fsync_duration_seconds_count") > 0);
     CHECK(srv_metric(&s, "qtdb_series") > 1000);
     CHECK_EQ(srv_stop(&s, SIGTERM), 0);
-    fprintf(stdout, "phase 1: ilp lines %llu bad %llu http %llu graphite %llu; points air %llu water %llu grid %llu meter %llu httpm %llu\n", (unsigned long long)e1.ilp_lines, (unsigned long long)e1.ilp_bad, (unsigned long long)e1.http_lines, (unsigned long long)e1.graphite_lines, (unsigned long long)e1.points[0], (unsigned long long)e1.points[2], (unsigned long long)e1.points[3], (unsigned long long)e1.points[4], (unsigned long long)e1.points[5]);
+    fprintf(stdout,
+            "phase 1: ilp lines %llu bad %llu http %llu graphite %llu; points air %llu water %llu "
+            "grid %llu meter %llu httpm %llu\n",
+            (unsigned long long)e1.ilp_lines, (unsigned long long)e1.ilp_bad,
+            (unsigned long long)e1.http_lines, (unsigned long long)e1.graphite_lines,
+            (unsigned long long)e1.points[0], (unsigned long long)e1.points[2],
+            (unsigned long long)e1.points[3], (unsigned long long)e1.points[4],
+            (unsigned long long)e1.points[5]);
     CHECK_OK(check_stored(dir, &e1));
     CHECK_OK(check_series_values(dir, &cfg, QT_CITY_WATER, 1, start1, start1 + cfg.duration_ns));
     CHECK_OK(check_series_values(dir, &cfg, QT_CITY_GRID, 0, start1, start1 + cfg.duration_ns));
@@ -480,14 +489,14 @@ TEST(http_endpoints)
     CHECK(strstr(body, "precision") != NULL);
     static char big[70000];
     memset(big, 'x', sizeof(big));
-    CHECK_EQ(srv_http(&s, "POST", "/write", "text/plain", big, sizeof(big), body, sizeof(body),
-                      NULL),
-             413);
+    CHECK_EQ(
+        srv_http(&s, "POST", "/write", "text/plain", big, sizeof(big), body, sizeof(body), NULL),
+        413);
     /* every line bad: 400, nothing stored, each listed with its number */
     const char *bad = "m\nm v=\nm v=1 notatime\n";
-    CHECK_EQ(srv_http(&s, "POST", "/write", "text/plain", bad, strlen(bad), body, sizeof(body),
-                      NULL),
-             400);
+    CHECK_EQ(
+        srv_http(&s, "POST", "/write", "text/plain", bad, strlen(bad), body, sizeof(body), NULL),
+        400);
     CHECK(strstr(body, "{\"line\":1,") && strstr(body, "{\"line\":2,") &&
           strstr(body, "{\"line\":3,"));
     CHECK(strstr(body, "\"lines_stored\":0") != NULL);
@@ -574,8 +583,8 @@ TEST(cli_load_and_query)
     fclose(f);
     snprintf(server, sizeof(server), "127.0.0.1:%d", s.ilp_port);
     static char out[1 << 16];
-    const char *load[] = {"load", "--server", server, "--precision", "ms", "--connections", "3",
-                          file, NULL};
+    const char *load[] = {"load",          "--server", server, "--precision", "ms",
+                          "--connections", "3",        file,   NULL};
     CHECK_EQ(run_cli(load, out, sizeof(out)), 0);
     CHECK(strstr(out, "5001 lines, 5000 points, 1 bad lines") != NULL);
     CHECK(metric_is(&s, "qtdb_ingest_lines_total{protocol=\"ilp\"}", 5000));

@@ -67,8 +67,8 @@ static const char *const good[] = {
     "HTTP/1.1 200 OK\nContent-Length: 3\n\nabc",
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n",
 };
-static const char *const want_body[] = {"hello", "hello world", "until close", "", "{}", "abc",
-                                        "0123456789"};
+static const char *const want_body[] = {"hello", "hello world", "until close", "",
+                                        "{}",    "abc",         "0123456789"};
 static const int want_status[] = {200, 200, 200, 204, 400, 200, 200};
 
 TEST(good_responses_any_split)
@@ -151,7 +151,8 @@ TEST(hostile_responses)
     free(big);
     CHECK_RC(rc, QT_ELIMIT);
     static char chunk[1024];
-    int n = snprintf(chunk, sizeof(chunk), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1");
+    int n =
+        snprintf(chunk, sizeof(chunk), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1");
     memset(chunk + n, ';', sizeof(chunk) - (size_t)n);
     CHECK_RC(run(chunk, sizeof(chunk), 7, false, &b), QT_ELIMIT);
 }
@@ -172,8 +173,17 @@ TEST(json_lookup)
     const char *lone = "{\"e\":\"\\ud800x\"}";
     CHECK_EQ(qt_httpc_json_str(lone, strlen(lone), "e", out, sizeof(out)), 4);
     CHECK(strcmp(out, "\xef\xbf\xbdx") == 0);
-    const char *bad[] = {"", "[", "{", "{\"e\"", "{\"e\":", "{\"e\":\"x", "{\"e\":\"\\q\"}",
-                         "{\"e\":\"\\u12\"}", "{\"a\":[[[[", "{\"e\":\"a\x01\"}", "{e:1}"};
+    const char *bad[] = {"",
+                         "[",
+                         "{",
+                         "{\"e\"",
+                         "{\"e\":",
+                         "{\"e\":\"x",
+                         "{\"e\":\"\\q\"}",
+                         "{\"e\":\"\\u12\"}",
+                         "{\"a\":[[[[",
+                         "{\"e\":\"a\x01\"}",
+                         "{e:1}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK_EQ(qt_httpc_json_str(bad[i], strlen(bad[i]), "e", out, sizeof(out)), -1);
     char small[4];

@@ -75,8 +75,7 @@ static int
 rec_error(void *arg, const struct qt_ilp_line_error *e)
 {
     struct rec *r = arg;
-    qt_sbuf_printf(&r->errors, "%llu:%u:%d\n", (unsigned long long)e->line_no, e->column,
-                   e->code);
+    qt_sbuf_printf(&r->errors, "%llu:%u:%d\n", (unsigned long long)e->line_no, e->column, e->code);
     return 0;
 }
 
@@ -98,8 +97,8 @@ stream_open(struct qt_ingest_stream *s, struct rec *r, enum qt_ingest_proto prot
 /* Feed text in chunks whose sizes come from rng (1..maxchunk); drain the
  * batch at the end.  Returns the first feed error. */
 static int
-feed_split(struct rec *r, struct qt_ingest_batch *b, enum qt_ingest_proto proto,
-           uint32_t line_max, const char *text, size_t len, uint64_t *rng, size_t maxchunk)
+feed_split(struct rec *r, struct qt_ingest_batch *b, enum qt_ingest_proto proto, uint32_t line_max,
+           const char *text, size_t len, uint64_t *rng, size_t maxchunk)
 {
     struct qt_ingest_stream s;
     stream_open(&s, r, proto, line_max);
@@ -142,9 +141,8 @@ gen_text(struct qt_sbuf *t, uint64_t *rng, uint32_t lines)
         case 5: qt_sbuf_str(t, "esc\\ aped,k\\,1=v\\=1 f\\ x=1i 5\n"); break;
         default:
             qt_sbuf_printf(t, "air,district=d%u,station=a%04u pm25=%u.%u,temp=-%u.25 %llu\n",
-                           (unsigned)(r % 10), (unsigned)(r >> 12) % 500,
-                           (unsigned)(r >> 24) % 300, (unsigned)(r >> 40) % 10,
-                           (unsigned)(r >> 50) % 30,
+                           (unsigned)(r % 10), (unsigned)(r >> 12) % 500, (unsigned)(r >> 24) % 300,
+                           (unsigned)(r >> 40) % 10, (unsigned)(r >> 50) % 30,
                            (unsigned long long)(1794787200000000000ull + (r >> 30)));
         }
     }
@@ -162,15 +160,16 @@ TEST(batch_add_copies_point)
     CHECK_OK(qt_ingest_batch_init(&b, 4, 0));
     const char *line = "m\\ x,z=1,a=b\\ c f=1.5,i=-3i,b=t,s=\"q\\\"s\" 42";
     struct qt_ilp_opts o = {QT_ILP_NS, 0};
-    CHECK_OK(qt_ilp_parse_line(&o, (const uint8_t *)line, strlen(line), scratch, sizeof(scratch),
-                               &pt));
+    CHECK_OK(
+        qt_ilp_parse_line(&o, (const uint8_t *)line, strlen(line), scratch, sizeof(scratch), &pt));
     CHECK_OK(qt_ingest_batch_add(&b, &pt, 77));
     memset(scratch, 'X', sizeof(scratch)); /* the batch must not point here */
     CHECK_EQ(b.n, 1);
     CHECK_EQ(b.points, 4);
     CHECK_EQ(b.origin[0], 77);
     const struct qt_batch_line *l = &b.lines[0];
-    CHECK(l->key_len == strlen("m\\ x,a=b\\ c,z=1") && memcmp(l->key, "m\\ x,a=b\\ c,z=1", l->key_len) == 0);
+    CHECK(l->key_len == strlen("m\\ x,a=b\\ c,z=1") &&
+          memcmp(l->key, "m\\ x,a=b\\ c,z=1", l->key_len) == 0);
     CHECK_EQ(l->ts, 42);
     CHECK_EQ(l->n_fields, 4);
     CHECK(l->fields[0].vtype == QT_VT_FLOAT && l->fields[0].v.f == 1.5);
@@ -189,8 +188,8 @@ TEST(batch_full_and_reset)
     CHECK_OK(qt_ingest_batch_init(&b, 3, 0));
     struct qt_ilp_opts o = {QT_ILP_NS, 0};
     const char *line = "m f=1,g=2 1";
-    CHECK_OK(qt_ilp_parse_line(&o, (const uint8_t *)line, strlen(line), scratch, sizeof(scratch),
-                               &pt));
+    CHECK_OK(
+        qt_ilp_parse_line(&o, (const uint8_t *)line, strlen(line), scratch, sizeof(scratch), &pt));
     for (int i = 0; i < 3; i++)
         CHECK_OK(qt_ingest_batch_add(&b, &pt, (uint64_t)i));
     CHECK_EQ(qt_ingest_batch_add(&b, &pt, 9), QT_INGEST_FULL);
@@ -227,8 +226,8 @@ TEST(stream_any_split_same_result)
     size_t chunks[] = {1, 2, 3, 7, 64, 1000, 70000};
     for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
         rec_init(&split);
-        CHECK_OK(feed_split(&split, &b, QT_INGEST_ILP, QT_LINE_MAX, text.p, text.len, &rng,
-                            chunks[i]));
+        CHECK_OK(
+            feed_split(&split, &b, QT_INGEST_ILP, QT_LINE_MAX, text.p, text.len, &rng, chunks[i]));
         CHECK(sbuf_eq(&whole.out, &split.out));
         CHECK(sbuf_eq(&whole.errors, &split.errors));
         rec_deinit(&split);
@@ -262,7 +261,7 @@ TEST(stream_overlong_lines)
                             chunks[i] ? &rng : NULL, chunks[i]));
         CHECK_EQ(r.lines, 3); /* a, c, e */
         const char *e = qt_sbuf_cstr(&r.errors);
-        CHECK(strstr(e, "2:") == e);       /* line 2 first */
+        CHECK(strstr(e, "2:") == e);      /* line 2 first */
         CHECK(strstr(e, "\n4:") != NULL); /* then line 4 */
         int nl = 0;
         for (const char *p = e; *p; p++)
@@ -306,8 +305,7 @@ TEST(stream_full_callback_error_stops)
     struct qt_ingest_stream s;
     stream_open(&s, &r, QT_INGEST_ILP, QT_LINE_MAX);
     const char *t = "a f=1 1\nb f=1 1\nc f=1 1\nd f=1 1\n";
-    CHECK_RC(qt_ingest_stream_feed(&s, &b, (const uint8_t *)t, strlen(t), false, 0),
-             QT_EREADONLY);
+    CHECK_RC(qt_ingest_stream_feed(&s, &b, (const uint8_t *)t, strlen(t), false, 0), QT_EREADONLY);
     CHECK_EQ(b.n, 2);
     qt_ingest_stream_deinit(&s);
     rec_deinit(&r);

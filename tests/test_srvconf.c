@@ -112,8 +112,8 @@ TEST(addresses)
     CHECK(a.enabled);
     CHECK_OK(qt_srv_addr_parse("off", &a, e, sizeof(e)));
     CHECK(!a.enabled);
-    const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80", "[::1]80",
-                         "host:port", "1.2.3.4:-1", "[]:1"};
+    const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80",
+                         "[::1]80",   "host:port",  "1.2.3.4:-1",      "[]:1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK_RC(qt_srv_addr_parse(bad[i], &a, e, sizeof(e)), QT_EINVAL);
     char out[64];
@@ -216,10 +216,10 @@ TEST(usage_lists_every_flag)
     CHECK(f != NULL);
     qt_srv_config_usage(f);
     fclose(f);
-    const char *keys[] = {"--data",          "--ilp",         "--http",       "--graphite",
-                          "--fsync",         "--io",          "--threads",    "--mem-budget",
-                          "--max-connections", "--idle-timeout", "--slow-timeout", "--line-max",
-                          "--body-max",      "--query-deadline", "--config"};
+    const char *keys[] = {
+        "--data",         "--ilp",      "--http",       "--graphite",        "--fsync",
+        "--io",           "--threads",  "--mem-budget", "--max-connections", "--idle-timeout",
+        "--slow-timeout", "--line-max", "--body-max",   "--query-deadline",  "--config"};
     bool ok = true;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         ok = ok && strstr(buf, keys[i]) != NULL;
