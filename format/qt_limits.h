@@ -246,6 +246,93 @@
  * field and QT_TAGS_MAX tags, so 64 parts is already generous. */
 #define QT_GRAPHITE_PARTS_MAX 64u
 
+/* ---- server/ network, HTTP and query settings ------------------------- */
+/* Defaults of operator settings (server/srvconf.c) and their ceilings.  The
+ * reasons are the trade-offs an operator changing them should know. */
+
+/* Line-protocol and Graphite TCP connections open at once (across both
+ * ports).  One per gateway or agent: a city deployment has hundreds to a
+ * few thousand.  An idle connection costs ~1 KiB, an active one up to one
+ * line of carry-over (QT_LINE_MAX); each needs a file descriptor, so serve
+ * raises RLIMIT_NOFILE's soft limit toward this.  Excess connections are
+ * closed at accept and counted. */
+#define QT_SRV_CONN_MAX_DEFAULT 10000u
+#define QT_SRV_CONN_MAX_CEIL    1000000u
+
+/* HTTP connections open at once.  The HTTP server runs a thread per
+ * connection (a blocking durable write or a long query stalls only its own
+ * client), so this bounds threads: 256 x (1 MiB stack, mostly untouched).
+ * Per client address at most QT_SRV_HTTP_PER_IP_DEFAULT of them, so one
+ * slow or hostile client cannot take every slot. */
+#define QT_SRV_HTTP_CONN_DEFAULT   256u
+#define QT_SRV_HTTP_CONN_CEIL      65536u
+#define QT_SRV_HTTP_PER_IP_DEFAULT 64u
+#define QT_SRV_HTTP_STACK_BYTES    (1u << 20)
+
+/* A connection that sends nothing for this long is closed (TCP ingest and
+ * HTTP keep-alive).  Telegraf and gateways reconnect transparently; 5 min
+ * outlives any sane flush interval while reclaiming dead peers. */
+#define QT_SRV_IDLE_TIMEOUT_DEFAULT_MS (300u * 1000u)
+
+/* A started line-protocol line must be completed within this long, or the
+ * connection is closed (the partial line is dropped).  A live client writes
+ * a line in microseconds; a client trickling bytes holds a connection slot
+ * and up to QT_LINE_MAX of carry-over memory for nothing. */
+#define QT_SRV_SLOW_TIMEOUT_DEFAULT_MS (30u * 1000u)
+
+/* Longest timeout setting: a day.  Beyond that it is "never" in disguise. */
+#define QT_SRV_TIMEOUT_CEIL_MS (86400u * 1000u)
+
+/* Largest HTTP /write body, before and after gzip decompression.  InfluxDB
+ * 1.x defaults to 25 MB; clients batch 5,000-10,000 lines (~1 MB), so 32 MiB
+ * only stops abuse (and gzip bombs: the decompressed size counts). */
+#define QT_SRV_BODY_MAX_DEFAULT (32ull << 20)
+#define QT_SRV_BODY_MAX_CEIL    (1ull << 30)
+
+/* Lines one ingest thread hands to qt_db_write at once (and the size of its
+ * batch arena).  A few thousand lines amortise the WAL group commit and the
+ * engine's per-call work; more only adds latency and memory. */
+#define QT_SRV_BATCH_LINES_DEFAULT 4096u
+#define QT_SRV_BATCH_LINES_CEIL    65536u
+/* Bytes of keys, field names and strings one batch may copy (arena). */
+#define QT_SRV_BATCH_ARENA_BYTES (2u << 20)
+
+/* Ingest (event loop) threads.  0 = one per online core. */
+#define QT_SRV_THREADS_CEIL 256u
+
+/* io_uring receive: provided buffers per loop and their size.  64 x 64 KiB
+ * = 4 MiB per loop bounds what the kernel may receive for a loop thread
+ * that is blocked on storage (backpressure), while one buffer holds ~700
+ * city lines. */
+#define QT_SRV_RECV_BUFS      64u
+#define QT_SRV_RECV_BUF_BYTES (64u << 10)
+
+/* Bad lines listed in one HTTP /write error body; the rest are counted.
+ * A client that sends 10^5 bad lines needs the first few, not all. */
+#define QT_SRV_BAD_LINES_LISTED 100u
+
+/* Rate limit of per-line log messages (bad lines, rejected connections)
+ * per call site and thread, per second. */
+#define QT_SRV_LOG_PER_SEC 10u
+
+/* Query limits (defaults; query/exec enforces them).  A dashboard query
+ * touches hundreds of series and returns thousands of rows; these stop a
+ * runaway query before it takes the node's memory or a core for minutes. */
+#define QT_SRV_QUERY_DEADLINE_DEFAULT_MS 30000u
+#define QT_SRV_QUERY_ROWS_DEFAULT        1000000ull
+#define QT_SRV_QUERY_SERIES_DEFAULT      100000u
+#define QT_SRV_QUERY_MEM_DEFAULT         (256ull << 20)
+/* Longest query text accepted over HTTP (the q parameter or POST body). */
+#define QT_SRV_QUERY_TEXT_MAX (64u << 10)
+/* Largest buffered query response; a bigger result fails with an error
+ * telling the client to narrow the query or add `| limit`. */
+#define QT_SRV_QUERY_RESULT_MAX (256u << 20)
+
+/* HTTP client (qtdb query/load): longest response head (status line and
+ * headers) and chunk-size line; a server sending more is not qtdb. */
+#define QT_HTTPC_HEAD_MAX       (64u << 10)
+#define QT_HTTPC_CHUNK_LINE_MAX 256u
+
 /* Current on-disk format version, written in every file header/footer.
  * Bump with any layout change and update DESIGN.md in the same commit. */
 #define QT_FORMAT_VERSION 1u

@@ -6,11 +6,11 @@
  *   2 usage error (bad flags or query syntax), 3 subcommand not available.
  */
 #include "format/qt_limits.h"
+#include "server/cli.h"
+#include "server/serve.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define QTDB_VERSION "0.1.0"
 
 struct subcommand {
     const char *name;
@@ -19,9 +19,9 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-    {"serve", "run the server (line protocol over TCP, HTTP API, Graphite)", NULL},
-    {"query", "run a query against a server and print the result", NULL},
-    {"load", "bulk-load line protocol from a file over TCP", NULL},
+    {"serve", "run the server (line protocol over TCP, HTTP API, Graphite)", qt_cmd_serve},
+    {"query", "run a query against a server and print the result", qt_cmd_query},
+    {"load", "bulk-load line protocol from a file over TCP", qt_cmd_load},
     {"shards", "list shards with their sizes and state", NULL},
     {"compact", "merge a shard's segments", NULL},
     {"backup", "take an online, consistent backup", NULL},
@@ -54,7 +54,7 @@ main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("qtdb %s (format version %u)\n", QTDB_VERSION, QT_FORMAT_VERSION);
+        printf("qtdb %s (format version %u)\n", QT_VERSION_STRING, QT_FORMAT_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {

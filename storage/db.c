@@ -917,3 +917,36 @@ qt_db_stats(struct qt_db *db, struct qt_db_stats *s)
     if (db->wal != NULL)
         qt_wlog_get_stats(db->wal, &s->wal);
 }
+
+uint32_t
+qt_db_shards(struct qt_db *db, struct qt_db_shard_info *out, uint32_t cap)
+{
+    qt_assert(db != NULL);
+    qt_assert(out != NULL || cap == 0);
+    struct db_version *v = db_version_get(db);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < v->nsegs; i++) {
+        const struct qt_manifest_seg *m = &v->segs[i]->m;
+        /* segs are sorted by (shard_start, seq): a new shard starts a run */
+        if (i == 0 || m->shard_start_ns != v->segs[i - 1]->m.shard_start_ns) {
+            if (n < cap)
+                out[n] = (struct qt_db_shard_info){.start_ns = m->shard_start_ns};
+            n++;
+        }
+        if (n <= cap) {
+            out[n - 1].segments++;
+            out[n - 1].bytes += m->file_bytes;
+            out[n - 1].points += m->points;
+        }
+    }
+    db_version_put(v);
+    return n;
+}
+
+void
+qt_db_set_sync_observer(struct qt_db *db, qt_wlog_sync_fn fn, void *arg)
+{
+    qt_assert(db != NULL);
+    if (db->wal != NULL)
+        qt_wlog_set_sync_observer(db->wal, fn, arg);
+}

@@ -102,4 +102,25 @@ struct qt_db_stats {
 };
 void qt_db_stats(struct qt_db *db, struct qt_db_stats *s);
 
+/* Live segments of one shard (time partition), summed. */
+struct qt_db_shard_info {
+    int64_t start_ns; /* first timestamp the shard covers */
+    uint32_t segments;
+    uint64_t bytes;  /* segment file bytes */
+    uint64_t points; /* points stored in its segments */
+};
+
+/*
+ * Per-shard totals of the live segments, ascending by start_ns, into
+ * out[0..cap).  Returns the number of shards, which may exceed cap (then
+ * only the first cap are written; call again with a bigger array).  A
+ * consistent snapshot of one engine version; the memtable is not counted.
+ */
+uint32_t qt_db_shards(struct qt_db *db, struct qt_db_shard_info *out, uint32_t cap);
+
+/* Report the duration of every WAL sync to fn (e.g. a latency histogram);
+ * fn runs on the syncing thread and must be cheap and thread-safe.  NULL
+ * removes it.  No effect on a read-only open (no WAL). */
+void qt_db_set_sync_observer(struct qt_db *db, qt_wlog_sync_fn fn, void *arg);
+
 #endif

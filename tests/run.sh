@@ -1,8 +1,9 @@
 #!/bin/sh
 # Run every test binary under $B/tests and replay every fuzz corpus, then print
 # the total as "N passed, N failed" (the line CI reads).
-# Storage tests (test_io*, test_storage*, test_wal*, test_engine*) run once per
-# real io backend: QT_TEST_IO=posix and QT_TEST_IO=uring.
+# Storage tests (test_io*, test_storage*, test_wal*, test_engine*) and the
+# end-to-end server tests (test_e2e*) run once per real io backend:
+# QT_TEST_IO=posix and QT_TEST_IO=uring.
 B=${B:-build}
 LOG=$B/test-logs
 mkdir -p "$LOG"
@@ -36,7 +37,7 @@ for t in "$B"/tests/test_*; do
     n=$(basename "$t")
     case "$n" in
     *.d|*.o) continue ;;
-    test_io*|test_storage*|test_wal*|test_engine*|test_crash*|test_catalog*)
+    test_io*|test_storage*|test_wal*|test_engine*|test_crash*|test_catalog*|test_e2e*)
         for io in posix uring; do
             QT_TEST_IO=$io run_one "$n[$io]" "$LOG/$n.$io.log" "$t"
         done ;;
