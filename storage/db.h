@@ -31,6 +31,7 @@
 #include "storage/wallog.h"
 
 struct qt_db;
+struct qt_retention_rule; /* storage/retention.h */
 
 struct qt_db_opts {
     const char *dir;
@@ -44,6 +45,11 @@ struct qt_db_opts {
     uint32_t series_max;             /* 0 = catalog default */
     bool read_only;                  /* inspect only: no WAL truncation, no writes */
     bool no_background;              /* tests: no flusher thread (flush explicitly) */
+    /* Operations (storage/ops.h, design/ops.md). */
+    uint32_t compact_idle_ms; /* auto-compact a shard idle this long; 0 = QT_COMPACT_IDLE_DEFAULT_MS */
+    bool no_auto_ops;         /* no background compaction / retention thread */
+    const struct qt_retention_rule *retention; /* copied at open; NULL: keep forever */
+    uint32_t n_retention;
 };
 
 /* Open (creating if needed) and recover.  The directory is locked: a second
