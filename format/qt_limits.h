@@ -170,6 +170,23 @@
  * points past retention only when at least 1/this of its points expired,
  * so a shard sliding out of retention is not rewritten every pass. */
 #define QT_RETENTION_TRIM_FRACTION 8u
+/* Backup ids (a UTC timestamp with an optional "-N" suffix) and the
+ * relative paths a BACKUP file lists ("shards/<i64>/<20 digits>.qts" is 50
+ * bytes): both far below their limits, which bound what a hostile BACKUP
+ * file can make restore do. */
+#define QT_BACKUP_ID_MAX   64u
+#define QT_BACKUP_PATH_MAX 256u
+
+/* Files one backup lists: every live segment plus the WAL files after the
+ * checkpoint (64 MiB each: 4 TiB of un-flushed log is far beyond any
+ * sane configuration), the MANIFEST and the catalog. */
+#define QT_BACKUP_WAL_FILES_MAX 65536u
+#define QT_BACKUP_FILES_MAX     (QT_MANIFEST_SEGMENTS_MAX + QT_BACKUP_WAL_FILES_MAX + 2u)
+
+/* Copy unit of backup, restore and verify reads and writes: large
+ * sequential transfers reach the disk's streaming speed. */
+#define QT_OPS_COPY_BYTES (4u << 20)
+
 /* ---- storage/io ----------------------------------------------------------- */
 
 /* Default io_uring submission-queue entries per ring (the CQ gets twice as
