@@ -183,6 +183,10 @@
 #define QT_BACKUP_WAL_FILES_MAX 65536u
 #define QT_BACKUP_FILES_MAX     (QT_MANIFEST_SEGMENTS_MAX + QT_BACKUP_WAL_FILES_MAX + 2u)
 
+/* verify reads a file into memory up to this size and maps bigger ones, so
+ * its memory stays bounded whatever the segment size. */
+#define QT_VERIFY_INMEM_MAX (256ull << 20)
+
 /* Copy unit of backup, restore and verify reads and writes: large
  * sequential transfers reach the disk's streaming speed. */
 #define QT_OPS_COPY_BYTES (4u << 20)

@@ -188,7 +188,7 @@ ops_check_series(struct qt_db *db, const struct ops_model *m, uint32_t g, uint32
         return rc;
     uint32_t slot = from;
     struct qt_chunk c;
-    while ((rc = qt_scan_next(s, &c)) == 1) {
+    while (rc == 0 && (rc = qt_scan_next(s, &c)) == 1) {
         for (uint32_t i = 0; i < c.n && rc == 1; i++) {
             int64_t d = c.ts[i] - OPS_T0;
             uint32_t at = (uint32_t)(d / OPS_STEP);
@@ -202,6 +202,7 @@ ops_check_series(struct qt_db *db, const struct ops_model *m, uint32_t g, uint32
             }
             slot++;
         }
+        rc = rc == 1 ? 0 : rc;
     }
     qt_scan_close(s);
     if (rc < 0)
