@@ -187,6 +187,10 @@
  * its memory stays bounded whatever the segment size. */
 #define QT_VERIFY_INMEM_MAX (256ull << 20)
 
+/* Export output buffer handed to the callback: big enough that a callback
+ * writing to a pipe or socket does few syscalls, small next to a scan. */
+#define QT_EXPORT_BUF_BYTES (64u << 10)
+
 /* Copy unit of backup, restore and verify reads and writes: large
  * sequential transfers reach the disk's streaming speed. */
 #define QT_OPS_COPY_BYTES (4u << 20)

@@ -10,14 +10,18 @@
  *   - shard listing figures;
  *   - compaction and retention while other threads write and query;
  *   - the background thread compacts sealed shards by itself;
- *   - a shard with a damaged segment is refused.
+ *   - a shard with a damaged segment is refused;
+ *   - export as line protocol re-imports into an identical database; tag
+ *     selection, time range and CSV.
  */
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
 #include "format/qt_log.h"
 #include "harness.h"
 #include "opsutil.h"
+#include "server/ilp.h"
 #include "storage/compact.h"
+#include "storage/export.h"
 #include "storage/retention.h"
 #include "storage/scan.h"
 #include "util.h"
@@ -460,6 +464,155 @@ TEST(compact_refuses_damaged_shard)
     o = (struct qt_compact_opts){.all = true};
     CHECK_RC(qt_db_compact(db, &o, NULL), QT_ECORRUPT);
     qt_log_set_level(QT_LOG_INFO);
+    CHECK_OK(qt_db_close(db));
+    free(m);
+}
+
+/* ---- export -------------------------------------------------------------------------- */
+
+struct sink {
+    char *buf;
+    size_t len, cap;
+};
+
+static int
+sink_out(void *arg, const char *p, size_t n)
+{
+    struct sink *s = arg;
+    if (s->len + n + 1 > s->cap) {
+        s->cap = (s->len + n + 1) * 2;
+        s->buf = realloc(s->buf, s->cap);
+        if (s->buf == NULL)
+            return -1;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return 0;
+}
+
+/* Parse line protocol text and write every line into db. */
+static int
+import_lp(struct qt_db *db, const char *text, size_t len)
+{
+    static struct qt_ilp_point pt;
+    static char scratch[QT_ILP_SCRATCH_MAX];
+    char key[QT_SERIES_KEY_MAX];
+    struct qt_ilp_opts io = {.precision = QT_ILP_NS};
+    for (size_t off = 0; off < len;) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t n = nl != NULL ? (size_t)(nl - (text + off)) : len - off;
+        int rc =
+            qt_ilp_parse_line(&io, (const uint8_t *)text + off, n, scratch, sizeof(scratch), &pt);
+        if (rc < 0) {
+            printf("re-import: %s at %.*s\n", qt_err_detail(), (int)n, text + off);
+            return rc;
+        }
+        off += n + 1;
+        if (rc == QT_ILP_SKIP)
+            continue;
+        size_t klen = 0;
+        struct qt_batch_field f[OPS_FIELDS];
+        rc = qt_ilp_group_key(&pt, key, sizeof(key), &klen);
+        if (rc != 0 || pt.fields_count > OPS_FIELDS)
+            return -1;
+        for (uint32_t k = 0; k < pt.fields_count; k++) {
+            const struct qt_ilp_field *x = &pt.fields[k];
+            f[k] = (struct qt_batch_field){.name = x->key.ptr, .name_len = x->key.len};
+            switch (x->type) {
+            case QT_ILP_FLOAT: f[k].vtype = QT_VT_FLOAT, f[k].v.f = x->v.f; break;
+            case QT_ILP_INT: f[k].vtype = QT_VT_INT, f[k].v.i = x->v.i; break;
+            case QT_ILP_BOOL: f[k].vtype = QT_VT_BOOL, f[k].v.b = x->v.b; break;
+            default:
+                f[k].vtype = QT_VT_STRING;
+                f[k].v.s = (struct qt_str){.p = x->v.s.ptr, .len = x->v.s.len};
+            }
+        }
+        struct qt_batch_line l = {.key = key,
+                                  .key_len = (uint32_t)klen,
+                                  .ts = pt.timestamp_ns,
+                                  .n_fields = pt.fields_count,
+                                  .fields = f};
+        struct qt_write_result wr;
+        rc = qt_db_write(db, &l, 1, NULL, NULL, &wr);
+        if (rc != 0 || wr.lines_ok != 1)
+            return -1;
+    }
+    return 0;
+}
+
+TEST(export_reimports_identically)
+{
+    struct ops_model *m = model_new();
+    uint64_t rng = qt_test_seed() ^ 0x8888;
+    char src[4096], dst[4096];
+    snprintf(src, sizeof(src), "%s/src", qt_test_dir());
+    snprintf(dst, sizeof(dst), "%s/dst", qt_test_dir());
+    struct qt_db *db = ops_open(src, NULL);
+    CHECK(db != NULL);
+    CHECK_OK(fill_overlapping(db, m, &rng, 2));
+    CHECK_OK(ops_write_random(db, m, &rng, 300, 0, OPS_SLOTS)); /* memtable too */
+    struct qt_db *out = ops_open(dst, NULL);
+    CHECK(out != NULL);
+    static const char *meas[] = {"air", "water", "grid"};
+    struct sink s = {0};
+    uint64_t points = 0;
+    for (int i = 0; i < 3; i++) {
+        s.len = 0;
+        struct qt_export_opts eo = {.measurement = {meas[i], (uint32_t)strlen(meas[i])},
+                                    .t0 = INT64_MIN,
+                                    .t1 = INT64_MAX,
+                                    .out = sink_out,
+                                    .arg = &s};
+        struct qt_export_result er;
+        CHECK_OK(qt_export(db, &eo, &er));
+        CHECK_EQ(er.groups, 2);
+        CHECK_EQ(er.skipped, 0);
+        CHECK_EQ(er.bytes, s.len);
+        points += er.points;
+        CHECK_OK(import_lp(out, s.buf, s.len));
+    }
+    CHECK_EQ(points, ops_model_points(m, NULL));
+    CHECK_OK(ops_check(out, m, NULL));
+    /* Tag selection and a time range; CSV. */
+    char sel[] = "air,station=a0002";
+    struct qt_tag_matcher tm[4];
+    uint32_t nt = 0;
+    struct qt_str ms;
+    CHECK_OK(qt_export_parse_selector(sel, &ms, tm, 4, &nt));
+    CHECK_EQ(nt, 1);
+    s.len = 0;
+    struct qt_export_opts eo = {.measurement = ms,
+                                .tags = tm,
+                                .ntags = nt,
+                                .t0 = OPS_T0 + 100 * OPS_STEP,
+                                .t1 = OPS_T0 + 200 * OPS_STEP,
+                                .format = QT_EXPORT_CSV,
+                                .out = sink_out,
+                                .arg = &s};
+    struct qt_export_result er;
+    CHECK_OK(qt_export(db, &eo, &er));
+    CHECK_EQ(er.groups, 1);
+    uint64_t want = 0;
+    for (uint32_t f = 0; f < OPS_FIELDS; f++)
+        for (uint32_t slot = 100; slot < 200; slot++)
+            want += m->set[1][f][slot];
+    CHECK_EQ(er.points, want);
+    CHECK_EQ(er.lines, want);
+    CHECK(strncmp(s.buf, "measurement,tags,field,time_ns,value\n", 37) == 0);
+    CHECK(strstr(s.buf, "air,\"district=binjiang,station=a0002\",") != NULL);
+    char bad[] = "air,station";
+    CHECK_RC(qt_export_parse_selector(bad, &ms, tm, 4, &nt), QT_ESYNTAX);
+    char fl[40];
+    static const double vals[] = {23.4, 0.1 + 0.2, 41.0, -1e-300, 1e300, 5e-324, -0.0};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        CHECK(qt_export_float(vals[i], fl, sizeof(fl)) > 0);
+        CHECK(strtod(fl, NULL) == vals[i]);
+    }
+    CHECK_OK(qt_export_float(23.4, fl, sizeof(fl)) == 4 ? 0 : -1);
+    CHECK(strcmp(fl, "23.4") == 0);
+    free(s.buf);
+    CHECK_OK(qt_db_close(out));
     CHECK_OK(qt_db_close(db));
     free(m);
 }
