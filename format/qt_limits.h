@@ -158,6 +158,10 @@
  * shard is pathological and the error says so. */
 #define QT_COMPACT_SOURCES_MAX 1024u
 
+/* Compaction reads its inputs whole into memory up to this total and maps
+ * the rest (no read per block; memory stays bounded for huge shards). */
+#define QT_COMPACT_INMEM_MAX (256ull << 20)
+
 /* Free space kept beyond the inputs' size when compaction checks the disk
  * (file system metadata, the MANIFEST rewrite). */
 #define QT_COMPACT_SPACE_MARGIN (16u << 20)
@@ -186,6 +190,11 @@
 /* verify reads a file into memory up to this size and maps bigger ones, so
  * its memory stays bounded whatever the segment size. */
 #define QT_VERIFY_INMEM_MAX (256ull << 20)
+
+/* Threads verify uses (segments are checked in parallel, reads overlap
+ * decoding): the target machines have few cores and verify shares them
+ * with the server. */
+#define QT_VERIFY_THREADS 2u
 
 /* Export output buffer handed to the callback: big enough that a callback
  * writing to a pipe or socket does few syscalls, small next to a scan. */

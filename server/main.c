@@ -6,6 +6,7 @@
  *   2 usage error (bad flags or query syntax), 3 subcommand not available.
  */
 #include "format/qt_limits.h"
+#include "server/ops_cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -22,12 +23,12 @@ static const struct subcommand subcommands[] = {
     {"serve", "run the server (line protocol over TCP, HTTP API, Graphite)", NULL},
     {"query", "run a query against a server and print the result", NULL},
     {"load", "bulk-load line protocol from a file over TCP", NULL},
-    {"shards", "list shards with their sizes and state", NULL},
-    {"compact", "merge a shard's segments", NULL},
-    {"backup", "take an online, consistent backup", NULL},
-    {"restore", "restore a backup into an empty data directory", NULL},
-    {"verify", "check every checksum of a data directory or backup", NULL},
-    {"export", "stream raw points as line protocol or CSV", NULL},
+    {"shards", "list shards with their sizes and state", qt_cli_shards},
+    {"compact", "merge a shard's segments", qt_cli_compact},
+    {"backup", "take an online, consistent backup", qt_cli_backup},
+    {"restore", "restore a backup into an empty data directory", qt_cli_restore},
+    {"verify", "check every checksum of a data directory or backup", qt_cli_verify},
+    {"export", "stream raw points as line protocol or CSV", qt_cli_export},
 };
 
 static void

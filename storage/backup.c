@@ -779,10 +779,7 @@ qt_db_backup(struct qt_db *db, const struct qt_backup_opts *o, struct qt_backup_
     r.bytes_written = b.s.bytes_written;
     r.ns = (uint64_t)(db_now_ms() - t0) * 1000000u;
     bk_release(&b);
-    if (rc != 0)
-        qt_log(QT_LOG_ERROR, "backup into %s failed: %s (%s)", o->target, qt_strerror(rc),
-               qt_err_detail());
-    else
+    if (rc == 0)
         qt_log(QT_LOG_INFO,
                "backup %s: %u files (%u copied, %u linked, %u from %s), %" PRIu64 " bytes", r.id,
                r.files, r.files_copied, r.files_linked_data, r.files_linked_prev,
@@ -993,9 +990,6 @@ qt_backup_restore(const struct qt_restore_opts *o, struct qt_restore_result *res
     qt_free(r.s.buf);
     if (o->io == NULL)
         qt_io_destroy(r.io);
-    if (rc != 0)
-        qt_log(QT_LOG_ERROR, "restore from %s failed: %s (%s)", o->from, qt_strerror(rc),
-               qt_err_detail());
     if (res != NULL)
         *res = out;
     return rc;

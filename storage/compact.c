@@ -35,6 +35,7 @@
  */
 #include "storage/compact.h"
 
+#include "format/block.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
@@ -51,6 +52,9 @@
 #include <sys/statvfs.h>
 
 #define W QT_BLOCK_POINTS_MAX
+
+/* Decode scratch: the largest raw payload of a block. */
+#define CM_SCRATCH (QT_BLOCK_RAW_MAX + 64u)
 
 const char *
 qt_shard_state_name(enum qt_shard_state s)
@@ -118,7 +122,10 @@ struct cm {
     struct cm_key *all; /* every (group, series, input), sorted */
     uint32_t nall;
     struct qt_segw *w;
-    struct qt_blockbuf bb;
+    struct db_ops_file *img; /* every input, whole (read, or mapped when large) */
+    uint8_t *scratch;        /* block decode: raw payload */
+    void *dvals;             /* block decode: present values */
+    uint8_t *dpres;          /* block decode: presence */
     /* the group being merged */
     struct cm_col *cols;
     uint32_t ncols, cap_cols;
@@ -248,8 +255,35 @@ cm_free(struct cm *c)
     qt_free(c->oarena);
     qt_free(c->wcols);
     qt_free(c->best);
-    qt_blockbuf_deinit(&c->bb);
+    for (uint32_t i = 0; c->img != NULL && i < c->nin; i++)
+        db_ops_file_unload(&c->img[i]);
+    qt_free(c->img);
+    qt_free(c->scratch);
+    qt_free(c->dvals);
+    qt_free(c->dpres);
     qt_segw_abort(c->w);
+}
+
+/* Every input whole into memory (mapped beyond a share of
+ * QT_COMPACT_INMEM_MAX), so blocks decode without a read per block. */
+static int
+cm_load_images(struct cm *c)
+{
+    c->img = qt_calloc(c->nin, sizeof(*c->img));
+    c->scratch = qt_malloc(CM_SCRATCH);
+    c->dvals = qt_malloc(W * sizeof(struct qt_str));
+    c->dpres = qt_malloc(W);
+    if (c->img == NULL || c->scratch == NULL || c->dvals == NULL || c->dpres == NULL)
+        return QT_ENOMEM;
+    uint64_t share = QT_COMPACT_INMEM_MAX / c->nin;
+    for (uint32_t i = 0; i < c->nin; i++) {
+        int rc = db_ops_file_load(c->db->io, c->in[i]->path, share, &c->img[i]);
+        if (rc == 0 && c->img[i].len != c->in[i]->m.file_bytes)
+            rc = qt_fail(QT_ECORRUPT, "compact: input size differs from the MANIFEST");
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* ---- one group: entries and row blocks -------------------------------------- */
@@ -402,33 +436,63 @@ cm_src_alloc(struct cm *c, uint32_t ncols)
     return s;
 }
 
-/* Copy the decoded block in c->bb into column j of s (row-aligned). */
+/* Copy the decoded VALUE block (c->dvals, c->dpres, vi) into column j of s
+ * (row-aligned); strings are copied out of the image/scratch. */
 static int
-cm_src_fill(struct cm *c, struct cm_src *s, uint32_t j)
+cm_src_fill(struct cm *c, struct cm_src *s, uint32_t j, const struct qt_block_info *vi)
 {
-    const struct qt_blockbuf *bb = &c->bb;
     union qt_value *val = s->val + (size_t)j * W;
     uint8_t *pres = s->pres + (size_t)j * W;
-    memcpy(pres, bb->present, bb->n_rows);
+    memcpy(pres, c->dpres, s->nrows);
     uint32_t k = 0;
-    for (uint32_t r = 0; r < bb->n_rows; r++) {
+    for (uint32_t r = 0; r < s->nrows; r++) {
         if (!pres[r])
             continue;
-        switch (bb->vtype) {
-        case QT_VT_FLOAT: val[r].f = bb->v.f64[k]; break;
-        case QT_VT_INT: val[r].i = bb->v.i64[k]; break;
-        case QT_VT_BOOL: val[r].i = bb->v.b[k]; break;
+        switch (vi->vtype) {
+        case QT_VT_FLOAT: val[r].f = ((const double *)c->dvals)[k]; break;
+        case QT_VT_INT: val[r].i = ((const int64_t *)c->dvals)[k]; break;
+        case QT_VT_BOOL: val[r].i = ((const uint8_t *)c->dvals)[k]; break;
         default: {
-            val[r].s.len = bb->v.s[k].len;
-            int rc = cm_arena_put(&s->arena, &s->alen, &s->acap, bb->v.s[k].p, bb->v.s[k].len,
-                                  &val[r].s.off);
+            const struct qt_str *str = &((const struct qt_str *)c->dvals)[k];
+            val[r].s.len = str->len;
+            int rc = cm_arena_put(&s->arena, &s->alen, &s->acap, str->p, str->len, &val[r].s.off);
             if (rc != 0)
                 return rc;
         }
         }
         k++;
     }
-    return k == bb->n_values ? 0 : qt_fail(QT_ECORRUPT, "compact: presence disagrees with count");
+    return k == vi->n_values ? 0 : qt_fail(QT_ECORRUPT, "compact: presence disagrees with count");
+}
+
+/* Decode the TS block and the VALUE blocks of rb from the input image. */
+static int
+cm_src_decode(struct cm *c, struct cm_src *s, const struct cm_rb *rb)
+{
+    const struct cm_ent *e0 = &c->ents[rb->e0];
+    const uint8_t *img = c->img[e0->in].buf;
+    struct qt_block_info ti, vi;
+    int rc = qt_block_decode_ts(img + e0->e.ts_block_off, e0->e.ts_block_len, c->scratch,
+                                CM_SCRATCH, s->ts, W, &ti);
+    if (rc == 0 && ti.n_rows != e0->e.n_rows)
+        rc = qt_fail(QT_ECORRUPT, "compact: TS block does not match its index entry");
+    s->nrows = rc == 0 ? ti.n_rows : 0;
+    for (uint32_t j = 0; j < rb->ne && rc == 0; j++) {
+        const struct cm_ent *e = &c->ents[rb->e0 + j];
+        s->col[j] = e->col;
+        rc = qt_block_decode_values(img + e->e.value_block_off, e->e.value_block_len, c->scratch,
+                                    CM_SCRATCH, s->ts, s->nrows, c->dvals, c->dpres, W, &vi);
+        if (rc == 0 &&
+            (vi.id != e->e.series_id || vi.n_values != e->e.n_values || vi.vtype != e->e.vtype))
+            rc = qt_fail(QT_ECORRUPT, "compact: block does not match its index entry");
+        if (rc == 0)
+            rc = cm_src_fill(c, s, j, &vi);
+        c->points_done += e->e.n_values;
+    }
+    if (rc != 0 && rc != QT_ENOMEM)
+        qt_log(QT_LOG_ERROR, "compact: %s: damaged block near offset %" PRIu64 ": %s (%s)",
+               c->in[e0->in]->path, e0->e.ts_block_off, qt_strerror(rc), qt_err_detail());
+    return rc;
 }
 
 /* Drop rows without any value; check strictly ascending time. */
@@ -470,19 +534,7 @@ cm_src_open(struct cm *c, const struct cm_rb *rb)
     s->alen = 0;
     s->ncols = rb->ne;
     s->prec = rb->prec;
-    int rc = 0;
-    for (uint32_t j = 0; j < rb->ne && rc == 0; j++) {
-        const struct cm_ent *e = &c->ents[rb->e0 + j];
-        rc = qt_segr_read(c->in[e->in]->r, &e->e, &c->bb);
-        if (rc == 0 && j == 0) {
-            s->nrows = c->bb.n_rows;
-            memcpy(s->ts, c->bb.ts, (size_t)s->nrows * sizeof(*s->ts));
-        }
-        s->col[j] = e->col;
-        if (rc == 0)
-            rc = cm_src_fill(c, s, j);
-        c->points_done += e->e.n_values;
-    }
+    int rc = cm_src_decode(c, s, rb);
     if (rc == 0)
         rc = cm_src_pack(s);
     if (rc == 0 && s->nrows > 0) {
@@ -679,7 +731,7 @@ cm_run(struct cm *c)
 {
     int rc = cm_load_keys(c);
     if (rc == 0)
-        rc = qt_blockbuf_init(&c->bb);
+        rc = cm_load_images(c);
     c->out_ts = rc == 0 ? qt_malloc(W * sizeof(*c->out_ts)) : NULL;
     if (rc == 0 && c->out_ts == NULL)
         rc = QT_ENOMEM;
@@ -931,12 +983,8 @@ cm_shard(struct qt_db *db, const struct qt_compact_opts *o, int64_t shard,
     if (rc != 0)
         return rc;
     rc = cm_shard_run(db, o, shard, &p, r);
-    if (rc != 0) {
-        atomic_fetch_add(&db->ops->cfailures, 1);
-        if (rc != QT_ECLOSED)
-            qt_log(QT_LOG_ERROR, "compact: shard %" PRId64 ": %s (%s)", shard, qt_strerror(rc),
-                   qt_err_detail());
-    }
+    if (rc != 0)
+        atomic_fetch_add(&db->ops->cfailures, 1); /* the caller reports it */
     cm_plan_release(db, shard, &p, true);
     return rc;
 }

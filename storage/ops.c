@@ -23,9 +23,12 @@
 #include "storage/compact.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 bool
 qt_ops_cancelled(const struct qt_ops_ctl *ctl)
@@ -46,6 +49,68 @@ db_ops_wall_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- whole files ------------------------------------------------------------ */
+
+void
+db_ops_file_unload(struct db_ops_file *f)
+{
+    if (f->mapped)
+        munmap(f->buf, f->len);
+    else
+        qt_free(f->buf);
+    memset(f, 0, sizeof(*f));
+}
+
+static int
+ops_map(const char *path, struct db_ops_file *f)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    void *p = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+    int rc = p == MAP_FAILED ? -errno : 0;
+    close(fd);
+    if (rc == 0) {
+        madvise(p, f->len, MADV_SEQUENTIAL);
+        f->buf = p;
+        f->mapped = true;
+    }
+    return rc;
+}
+
+int
+db_ops_file_load(struct qt_io *io, const char *path, uint64_t inmem_max, struct db_ops_file *f)
+{
+    qt_assert(io != NULL);
+    qt_assert(f != NULL);
+    memset(f, 0, sizeof(*f));
+    int fd = -1;
+    uint64_t size = 0;
+    int rc = qt_io_open(io, path, O_RDONLY, 0, &fd);
+    if (rc == 0)
+        rc = qt_io_size(io, fd, &size);
+    f->len = (size_t)size;
+    if (rc == 0 && size > inmem_max) {
+        rc = ops_map(path, f);
+    } else if (rc == 0) {
+        f->buf = qt_malloc(f->len + 1);
+        rc = f->buf == NULL ? QT_ENOMEM : 0;
+        for (uint64_t off = 0; rc == 0 && off < size;) {
+            size_t n = size - off < QT_OPS_COPY_BYTES ? (size_t)(size - off) : QT_OPS_COPY_BYTES;
+            int64_t got = qt_io_pread(io, fd, f->buf + off, n, off);
+            rc = got < 0            ? (int)got
+                 : (size_t)got != n ? qt_fail(QT_ETRUNC, "ops: file shorter than its size")
+                                    : 0;
+            off += n;
+        }
+    }
+    if (fd >= 0)
+        qt_io_close(io, fd);
+    if (rc != 0)
+        db_ops_file_unload(f);
+    return rc;
 }
 
 /* ---- busy shards --------------------------------------------------------- */

@@ -59,6 +59,18 @@ bool db_ops_busy(struct qt_db *db, int64_t shard);
 int db_ops_commit(struct qt_db *db, struct db_seg **rm, uint32_t nrm, struct db_seg *add,
                   bool drop_files);
 
+/* A whole file in memory: read through io when at most inmem_max bytes,
+ * else mapped read-only (memory stays bounded; the page cache holds it). */
+struct db_ops_file {
+    uint8_t *buf;
+    size_t len;
+    bool mapped;
+};
+
+/* Load path whole: 0, -errno (-ENOENT when missing), QT_ENOMEM. */
+int db_ops_file_load(struct qt_io *io, const char *path, uint64_t inmem_max, struct db_ops_file *f);
+void db_ops_file_unload(struct db_ops_file *f);
+
 /* Wall clock now, ns since the epoch. */
 int64_t db_ops_wall_ns(void);
 

@@ -38,7 +38,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,13 +54,29 @@ qt_verify_kind_name(enum qt_verify_kind k)
 
 /* ---- state ---------------------------------------------------------------- */
 
+/* Per file being checked: it has a damage finding already. */
+struct vf_fctx {
+    bool damaged;
+};
+
+/* Decode buffers (one set per thread). */
+struct vf_buf {
+    uint8_t *scratch;
+    int64_t *ts;
+    void *vals;
+    uint8_t *pres;
+};
+
 struct vf {
     struct qt_io *io;
     const struct qt_verify_opts *o;
     struct qt_verify_result *r;
     char dir[PATH_MAX];
     uint64_t inmem_max;
-    bool file_damaged; /* the current file has a damage finding */
+    pthread_mutex_t mu;    /* r, the report callback and err, for the segment workers */
+    int err;               /* first operational error of a worker */
+    _Atomic uint32_t next; /* next MANIFEST entry a worker takes */
+    struct vf_fctx fc;     /* the current file outside the segment workers */
     /* MANIFEST */
     bool have_manifest;
     struct qt_manifest_hdr mh;
@@ -72,143 +87,102 @@ struct vf {
     struct qt_bkm_hdr bh;
     struct qt_bkm_file *bf;
     uint8_t *bf_seen;
-    /* decode buffers */
-    uint8_t *scratch;
-    int64_t *ts;
-    void *vals;
-    uint8_t *pres;
+    struct vf_buf b; /* the main thread's */
 };
 
 static void
-vf_report(struct vf *v, const struct qt_verify_finding *f)
+vf_report(struct vf *v, struct vf_fctx *fc, const struct qt_verify_finding *f)
 {
+    pthread_mutex_lock(&v->mu);
     v->r->findings++;
     if (f->damage) {
         v->r->damages++;
-        if (!v->file_damaged)
+        if (!fc->damaged)
             v->r->damaged_files++;
-        v->file_damaged = true;
+        fc->damaged = true;
     }
     if (v->o->report != NULL)
         v->o->report(v->o->arg, f);
+    pthread_mutex_unlock(&v->mu);
 }
 
 static void
-vf_file_damage(struct vf *v, enum qt_verify_kind k, const char *path, uint64_t off, int code,
-               const char *what)
+vf_file_damage(struct vf *v, struct vf_fctx *fc, enum qt_verify_kind k, const char *path,
+               uint64_t off, int code, const char *what)
 {
     struct qt_verify_finding f = {
         .damage = true, .kind = k, .path = path, .offset = off, .code = code, .what = what};
-    vf_report(v, &f);
+    vf_report(v, fc, &f);
 }
 
 static void
-vf_info(struct vf *v, enum qt_verify_kind k, const char *path, uint64_t off, const char *what)
+vf_info(struct vf *v, struct vf_fctx *fc, enum qt_verify_kind k, const char *path, uint64_t off,
+        const char *what)
 {
     struct qt_verify_finding f = {.kind = k, .path = path, .offset = off, .what = what};
-    vf_report(v, &f);
+    vf_report(v, fc, &f);
 }
 
 /* ---- reading files ---------------------------------------------------------- */
 
-struct vf_file {
-    uint8_t *buf;
-    size_t len;
-    bool mapped;
-};
-
-static void
-vf_unload(struct vf_file *f)
-{
-    if (f->mapped)
-        munmap(f->buf, f->len);
-    else
-        qt_free(f->buf);
-    memset(f, 0, sizeof(*f));
-}
-
-static int
-vf_map(const char *path, struct vf_file *f)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    void *p = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int rc = p == MAP_FAILED ? -errno : 0;
-    close(fd);
-    if (rc == 0) {
-        madvise(p, f->len, MADV_SEQUENTIAL);
-        f->buf = p;
-        f->mapped = true;
-    }
-    return rc;
-}
+#define vf_file   db_ops_file
+#define vf_unload db_ops_file_unload
 
 /* The whole file at path (-ENOENT when missing). */
 static int
 vf_load(struct vf *v, const char *path, struct vf_file *f)
 {
-    memset(f, 0, sizeof(*f));
-    int fd = -1;
-    uint64_t size = 0;
-    int rc = qt_io_open(v->io, path, O_RDONLY, 0, &fd);
-    if (rc == 0)
-        rc = qt_io_size(v->io, fd, &size);
-    f->len = (size_t)size;
-    if (rc == 0 && size > v->inmem_max && size > 0) {
-        rc = vf_map(path, f);
-    } else if (rc == 0) {
-        f->buf = qt_malloc(f->len + 1);
-        rc = f->buf == NULL ? QT_ENOMEM : 0;
-        for (uint64_t off = 0; rc == 0 && off < size;) {
-            size_t n = size - off < QT_OPS_COPY_BYTES ? (size_t)(size - off) : QT_OPS_COPY_BYTES;
-            int64_t got = qt_io_pread(v->io, fd, f->buf + off, n, off);
-            rc = got < 0            ? (int)got
-                 : (size_t)got != n ? qt_fail(QT_ETRUNC, "verify: short read")
-                                    : 0;
-            off += n;
-        }
-    }
-    if (fd >= 0)
-        qt_io_close(v->io, fd);
-    if (rc != 0) {
-        vf_unload(f);
+    int rc = db_ops_file_load(v->io, path, v->inmem_max, f);
+    if (rc != 0)
         return rc;
-    }
+    pthread_mutex_lock(&v->mu);
     v->r->files++;
-    v->r->bytes += size;
+    v->r->bytes += f->len;
     qt_ops_progress(&v->o->ctl, v->r->bytes, 0);
+    pthread_mutex_unlock(&v->mu);
     return 0;
 }
 
-/* The BACKUP entry for rel (marked seen), or NULL. */
+/* The BACKUP entry for rel (marked seen), or NULL.  Paths are strictly
+ * ascending (checked by the decoder). */
 static const struct qt_bkm_file *
 vf_bk_entry(struct vf *v, const char *rel)
 {
     size_t len = strlen(rel);
-    for (uint32_t i = 0; v->bf != NULL && i < v->bh.n_files; i++) {
-        if (v->bf[i].path_len == len && memcmp(v->bf[i].path, rel, len) == 0) {
-            v->bf_seen[i] = 1;
-            return &v->bf[i];
+    uint32_t lo = 0, hi = v->bf != NULL ? v->bh.n_files : 0;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct qt_bkm_file *e = &v->bf[mid];
+        size_t m = e->path_len < len ? e->path_len : len;
+        int c = memcmp(e->path, rel, m);
+        c = c != 0 ? c : e->path_len < len ? -1 : e->path_len > len;
+        if (c == 0) {
+            v->bf_seen[mid] = 1; /* one byte per entry: workers never share one */
+            return e;
         }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
 
 /* Compare a loaded file with its BACKUP entry (when verifying a backup). */
 static void
-vf_bk_check(struct vf *v, const char *rel, const char *path, const struct vf_file *f)
+vf_bk_check(struct vf *v, struct vf_fctx *fc, const char *rel, const char *path,
+            const struct vf_file *f)
 {
     if (v->bf == NULL)
         return;
     const struct qt_bkm_file *e = vf_bk_entry(v, rel);
     if (e == NULL)
-        vf_info(v, QT_VERIFY_BACKUP, path, UINT64_MAX, "file not listed in BACKUP");
+        vf_info(v, fc, QT_VERIFY_BACKUP, path, UINT64_MAX, "file not listed in BACKUP");
     else if (e->size != f->len)
-        vf_file_damage(v, QT_VERIFY_BACKUP, path, f->len < e->size ? f->len : e->size, QT_ETRUNC,
-                       "size differs from BACKUP");
+        vf_file_damage(v, fc, QT_VERIFY_BACKUP, path, f->len < e->size ? f->len : e->size,
+                       QT_ETRUNC, "size differs from BACKUP");
     else if (e->xxh3 != qt_hash64(f->buf, f->len))
-        vf_file_damage(v, QT_VERIFY_BACKUP, path, UINT64_MAX, QT_ECHECKSUM,
+        vf_file_damage(v, fc, QT_VERIFY_BACKUP, path, UINT64_MAX, QT_ECHECKSUM,
                        "XXH3 differs from BACKUP");
 }
 
@@ -216,6 +190,9 @@ vf_bk_check(struct vf *v, const char *rel, const char *path, const struct vf_fil
 
 struct vf_seg {
     struct vf *v;
+    struct vf_buf *b;
+    struct vf_fctx fc;
+    uint64_t blocks, points;
     const char *path;
     const struct vf_file *f;
     const struct qt_manifest_seg *m;
@@ -248,7 +225,7 @@ vf_seg_lost(struct vf_seg *s, const struct qt_seg_entry *e, uint64_t off, int co
         f.series_len = s->keys[k].key_len;
     }
     s->found = true;
-    vf_report(s->v, &f);
+    vf_report(s->v, &s->fc, &f);
 }
 
 /* The whole segment is unreadable: report its MANIFEST range. */
@@ -267,7 +244,7 @@ vf_seg_whole(struct vf_seg *s, uint64_t off, int code, const char *what)
         f.points = s->m->points;
     }
     s->found = true;
-    vf_report(s->v, &f);
+    vf_report(s->v, &s->fc, &f);
 }
 
 /* Header, footer, metaindex and key table.  Non-zero: stop here. */
@@ -357,28 +334,27 @@ vf_ent_cmp(const void *a, const void *b)
 static void
 vf_seg_value(struct vf_seg *s, const struct qt_seg_entry *e, const struct qt_block_info *tsi)
 {
-    struct vf *v = s->v;
     const uint8_t *b = s->f->buf + e->value_block_off;
     struct qt_block_info vi;
-    int rc = qt_block_decode_values(b, e->value_block_len, v->scratch, VF_SCRATCH, v->ts,
-                                    tsi->n_rows, v->vals, v->pres, QT_BLOCK_POINTS_MAX, &vi);
+    struct vf_buf *vb = s->b;
+    int rc = qt_block_decode_values(b, e->value_block_len, vb->scratch, VF_SCRATCH, vb->ts,
+                                    tsi->n_rows, vb->vals, vb->pres, QT_BLOCK_POINTS_MAX, &vi);
     if (rc == 0)
-        rc = qt_block_check_stats(&vi, v->vals);
+        rc = qt_block_check_stats(&vi, vb->vals);
     if (rc == 0)
         rc = qt_seg_entry_check_blocks(e, tsi, &vi);
     if (rc != 0) {
         vf_seg_lost(s, e, e->value_block_off, rc, "value block damaged: its points are lost");
         return;
     }
-    v->r->blocks++;
-    v->r->points += vi.n_values;
+    s->blocks++;
+    s->points += vi.n_values;
 }
 
 /* Every block, TS blocks decoded once for the VALUE blocks sharing them. */
 static void
 vf_seg_blocks(struct vf_seg *s)
 {
-    struct vf *v = s->v;
     qsort(s->ents, s->nents, sizeof(*s->ents), vf_ent_cmp);
     for (uint32_t i = 0; i < s->nents;) {
         const struct qt_seg_entry *e = &s->ents[i];
@@ -386,12 +362,12 @@ vf_seg_blocks(struct vf_seg *s)
         while (j < s->nents && s->ents[j].ts_block_off == e->ts_block_off)
             j++;
         struct qt_block_info tsi;
-        int rc = qt_block_decode_ts(s->f->buf + e->ts_block_off, e->ts_block_len, v->scratch,
-                                    VF_SCRATCH, v->ts, QT_BLOCK_POINTS_MAX, &tsi);
+        int rc = qt_block_decode_ts(s->f->buf + e->ts_block_off, e->ts_block_len, s->b->scratch,
+                                    VF_SCRATCH, s->b->ts, QT_BLOCK_POINTS_MAX, &tsi);
         if (rc == 0)
-            rc = qt_block_check_ts(&tsi, v->ts);
+            rc = qt_block_check_ts(&tsi, s->b->ts);
         if (rc == 0)
-            v->r->blocks++;
+            s->blocks++;
         for (uint32_t k = i; k < j; k++) {
             if (rc != 0)
                 vf_seg_lost(s, &s->ents[k], e->ts_block_off, rc,
@@ -400,22 +376,34 @@ vf_seg_blocks(struct vf_seg *s)
                 vf_seg_value(s, &s->ents[k], &tsi);
         }
         i = j;
-        if (qt_ops_cancelled(&v->o->ctl))
+        if (qt_ops_cancelled(&s->v->o->ctl))
             break;
     }
 }
 
-/* Check one segment file (m: its MANIFEST entry or NULL).  Returns -1
- * when the file is damaged, 0 when clean, or an operational error. */
+static void
+vf_seg_free(struct vf_seg *s, struct qt_seg_chunk_ref *refs, struct vf_file *f)
+{
+    qt_free(refs);
+    qt_free(s->keys);
+    qt_free(s->ents);
+    vf_unload(f);
+    pthread_mutex_lock(&s->v->mu);
+    s->v->r->blocks += s->blocks;
+    s->v->r->points += s->points;
+    pthread_mutex_unlock(&s->v->mu);
+}
+
+/* Check one segment file (m: its MANIFEST entry) with buffers b.  Returns
+ * -1 when the file is damaged, 0 when clean, or an operational error. */
 static int
-vf_segment(struct vf *v, const char *rel, const struct qt_manifest_seg *m)
+vf_segment(struct vf *v, struct vf_buf *b, const char *rel, const struct qt_manifest_seg *m)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", v->dir, rel);
     struct vf_file f;
-    v->file_damaged = false;
     int rc = vf_load(v, path, &f);
-    struct vf_seg s = {.v = v, .path = path, .f = &f, .m = m};
+    struct vf_seg s = {.v = v, .b = b, .path = path, .f = &f, .m = m};
     if (rc == -ENOENT) {
         vf_bk_entry(v, rel);
         vf_seg_whole(&s, UINT64_MAX, rc, "segment file missing: all lost");
@@ -423,34 +411,22 @@ vf_segment(struct vf *v, const char *rel, const struct qt_manifest_seg *m)
     }
     if (rc != 0)
         return rc;
-    v->r->segments++;
-    vf_bk_check(v, rel, path, &f);
-    bool hash_bad =
-        m != NULL && (m->file_bytes != f.len || m->file_xxh3 != qt_hash64(f.buf, f.len));
+    vf_bk_check(v, &s.fc, rel, path, &f);
+    bool hash_bad = m->file_bytes != f.len || m->file_xxh3 != qt_hash64(f.buf, f.len);
     struct qt_seg_chunk_ref *refs = NULL;
     rc = vf_seg_meta(&s, &refs);
     if (rc == 0)
         rc = vf_seg_chunks(&s, refs);
     if (rc == 0)
         vf_seg_blocks(&s);
-    if (rc == QT_ENOMEM) {
-        qt_free(refs);
-        qt_free(s.keys);
-        qt_free(s.ents);
-        vf_unload(&f);
-        return rc;
-    }
-    if (hash_bad && !s.found)
+    if (rc != QT_ENOMEM && hash_bad && !s.found)
         vf_seg_whole(&s,
                      m->file_bytes != f.len ? (f.len < m->file_bytes ? f.len : m->file_bytes)
                                             : UINT64_MAX,
                      m->file_bytes != f.len ? QT_ETRUNC : QT_ECHECKSUM,
                      "file differs from its MANIFEST size/XXH3 (damage outside any block)");
-    qt_free(refs);
-    qt_free(s.keys);
-    qt_free(s.ents);
-    vf_unload(&f);
-    return v->file_damaged ? -1 : 0;
+    vf_seg_free(&s, refs, &f);
+    return rc == QT_ENOMEM ? rc : s.fc.damaged ? -1 : 0;
 }
 
 /* ---- MANIFEST, strays -------------------------------------------------------------- */
@@ -461,13 +437,13 @@ vf_manifest(struct vf *v)
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/MANIFEST", v->dir);
     struct vf_file f;
-    v->file_damaged = false;
+    v->fc.damaged = false;
     int rc = vf_load(v, path, &f);
     if (rc == -ENOENT)
         return 0; /* a database that never flushed */
     if (rc != 0)
         return rc;
-    vf_bk_check(v, "MANIFEST", path, &f);
+    vf_bk_check(v, &v->fc, "MANIFEST", path, &f);
     rc = qt_manifest_decode_header(f.buf, f.len, &v->mh);
     if (rc == 0 && (v->ms = qt_calloc(v->mh.n_segments + 1u, sizeof(*v->ms))) == NULL)
         rc = QT_ENOMEM;
@@ -479,7 +455,7 @@ vf_manifest(struct vf *v)
     if (rc == QT_ENOMEM)
         return rc;
     if (rc != 0) {
-        vf_file_damage(v, QT_VERIFY_MANIFEST, path, UINT64_MAX, rc,
+        vf_file_damage(v, &v->fc, QT_VERIFY_MANIFEST, path, UINT64_MAX, rc,
                        "MANIFEST damaged: the database cannot open; segments are unlisted");
         return 0;
     }
@@ -521,7 +497,7 @@ vf_strays(struct vf *v)
                 continue;
             char path[PATH_MAX];
             snprintf(path, sizeof(path), "%s/%s", sub, f->d_name);
-            vf_info(v, QT_VERIFY_SEGMENT, path, UINT64_MAX,
+            vf_info(v, &v->fc, QT_VERIFY_SEGMENT, path, UINT64_MAX,
                     "file not listed in the MANIFEST (left by an interrupted flush or "
                     "compaction; open removes it)");
         }
@@ -540,17 +516,17 @@ vf_catalog(struct vf *v)
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/catalog.qtc", v->dir);
     struct vf_file f;
-    v->file_damaged = false;
+    v->fc.damaged = false;
     int rc = vf_load(v, path, &f);
     if (rc == -ENOENT)
         return 0;
     if (rc != 0)
         return rc;
-    vf_bk_check(v, "catalog.qtc", path, &f);
+    vf_bk_check(v, &v->fc, "catalog.qtc", path, &f);
     uint32_t version;
     rc = qt_catrec_header_decode(f.buf, f.len, &version);
     if (rc != 0) {
-        vf_file_damage(v, QT_VERIFY_CATALOG, path, 0, rc,
+        vf_file_damage(v, &v->fc, QT_VERIFY_CATALOG, path, 0, rc,
                        "catalog header damaged: every series name is lost (open fails)");
         vf_unload(&f);
         return 0;
@@ -565,10 +541,10 @@ vf_catalog(struct vf *v)
             continue;
         }
         if (rc == QT_ETRUNC || (durable > 0 && off >= durable))
-            vf_info(v, QT_VERIFY_CATALOG, path, off,
+            vf_info(v, &v->fc, QT_VERIFY_CATALOG, path, off,
                     "unsynced or torn tail (cut at open; its series come back from the WAL)");
         else
-            vf_file_damage(v, QT_VERIFY_CATALOG, path, off, rc,
+            vf_file_damage(v, &v->fc, QT_VERIFY_CATALOG, path, off, rc,
                            "catalog record damaged: series defined from here on are unknown "
                            "(open fails; salvage skips the record)");
         break;
@@ -590,7 +566,7 @@ vf_wal_file(struct vf *v, const char *path, const struct vf_file *f, bool last, 
 {
     for (size_t off = 0; off < f->len;) {
         struct qt_wal_record rec;
-        int rc = qt_wal_record_read(f->buf, f->len, off, v->scratch, VF_SCRATCH, &rec);
+        int rc = qt_wal_record_read(f->buf, f->len, off, v->b.scratch, VF_SCRATCH, &rec);
         if (rc == 0 && rec.seq <= *prev_seq)
             rc = qt_fail(QT_ECORRUPT, "verify: WAL sequence numbers not ascending");
         if (rc == 0) {
@@ -602,9 +578,10 @@ vf_wal_file(struct vf *v, const char *path, const struct vf_file *f, bool last, 
         for (size_t k = off; k < f->len && zeros; k++)
             zeros = f->buf[k] == 0;
         if (last && (rc == QT_ETRUNC || zeros))
-            vf_info(v, QT_VERIFY_WAL, path, off, "torn tail of the newest WAL file (cut at open)");
+            vf_info(v, &v->fc, QT_VERIFY_WAL, path, off,
+                    "torn tail of the newest WAL file (cut at open)");
         else
-            vf_file_damage(v, QT_VERIFY_WAL, path, off, rc,
+            vf_file_damage(v, &v->fc, QT_VERIFY_WAL, path, off, rc,
                            "WAL record damaged: replay skips the rest of this file (points "
                            "not yet flushed to segments from here are lost)");
         break;
@@ -639,7 +616,7 @@ vf_wal(struct vf *v)
         snprintf(rel, sizeof(rel), "wal/%020" PRIu64 ".wal", firsts[i]);
         snprintf(path, sizeof(path), "%s/%s", v->dir, rel);
         struct vf_file f;
-        v->file_damaged = false;
+        v->fc.damaged = false;
         rc = vf_load(v, path, &f);
         if (rc == -ENOENT) { /* live: removed by a flush since the listing */
             rc = 0;
@@ -647,7 +624,7 @@ vf_wal(struct vf *v)
         }
         if (rc != 0)
             break;
-        vf_bk_check(v, rel, path, &f);
+        vf_bk_check(v, &v->fc, rel, path, &f);
         if (firsts[i] > 0 && prev < firsts[i] - 1)
             prev = firsts[i] - 1; /* records of file i have seq >= its name */
         vf_wal_file(v, path, &f, i + 1 == n, &prev);
@@ -666,7 +643,7 @@ vf_backup_open(struct vf *v)
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", v->dir, QT_BKM_NAME);
     struct vf_file f;
-    v->file_damaged = false;
+    v->fc.damaged = false;
     int rc = vf_load(v, path, &f);
     if (rc == -ENOENT)
         return 0;
@@ -689,7 +666,7 @@ vf_backup_open(struct vf *v)
     v->bf = NULL;
     if (rc == QT_ENOMEM)
         return rc;
-    vf_file_damage(v, QT_VERIFY_BACKUP, path, UINT64_MAX, rc,
+    vf_file_damage(v, &v->fc, QT_VERIFY_BACKUP, path, UINT64_MAX, rc,
                    "BACKUP damaged: the backup cannot be restored");
     return 0;
 }
@@ -706,17 +683,17 @@ vf_backup_rest(struct vf *v)
         rel[v->bf[i].path_len] = '\0';
         snprintf(path, sizeof(path), "%s/%s", v->dir, rel);
         struct vf_file f;
-        v->file_damaged = false;
+        v->fc.damaged = false;
         int rc = vf_load(v, path, &f);
         if (rc == -ENOENT) {
-            vf_file_damage(v, QT_VERIFY_BACKUP, path, UINT64_MAX, rc,
+            vf_file_damage(v, &v->fc, QT_VERIFY_BACKUP, path, UINT64_MAX, rc,
                            "file listed in BACKUP "
                            "is missing");
             continue;
         }
         if (rc != 0)
             return rc;
-        vf_bk_check(v, rel, path, &f);
+        vf_bk_check(v, &v->fc, rel, path, &f);
         vf_unload(&f);
     }
     return 0;
@@ -725,21 +702,37 @@ vf_backup_rest(struct vf *v)
 /* ---- driver ---------------------------------------------------------------------------- */
 
 static int
+vf_buf_init(struct vf_buf *b)
+{
+    b->scratch = qt_malloc(VF_SCRATCH);
+    b->ts = qt_malloc(QT_BLOCK_POINTS_MAX * sizeof(*b->ts));
+    b->vals = qt_malloc(QT_BLOCK_POINTS_MAX * sizeof(struct qt_str));
+    b->pres = qt_malloc(QT_BLOCK_POINTS_MAX);
+    return b->scratch == NULL || b->ts == NULL || b->vals == NULL || b->pres == NULL ? QT_ENOMEM
+                                                                                     : 0;
+}
+
+static void
+vf_buf_free(struct vf_buf *b)
+{
+    qt_free(b->scratch);
+    qt_free(b->ts);
+    qt_free(b->vals);
+    qt_free(b->pres);
+}
+
+static int
 vf_init(struct vf *v, const char *dir, const struct qt_verify_opts *o, struct qt_verify_result *r)
 {
     memset(r, 0, sizeof(*r));
     v->o = o;
     v->r = r;
     v->inmem_max = o->inmem_max != 0 ? o->inmem_max : QT_VERIFY_INMEM_MAX;
+    pthread_mutex_init(&v->mu, NULL);
     int n = snprintf(v->dir, sizeof(v->dir), "%s", dir);
     if (n < 0 || (size_t)n >= sizeof(v->dir) - 64)
         return qt_fail(-ENAMETOOLONG, "verify: path too long");
-    v->scratch = qt_malloc(VF_SCRATCH);
-    v->ts = qt_malloc(QT_BLOCK_POINTS_MAX * sizeof(*v->ts));
-    v->vals = qt_malloc(QT_BLOCK_POINTS_MAX * sizeof(struct qt_str));
-    v->pres = qt_malloc(QT_BLOCK_POINTS_MAX);
-    return v->scratch == NULL || v->ts == NULL || v->vals == NULL || v->pres == NULL ? QT_ENOMEM
-                                                                                     : 0;
+    return vf_buf_init(&v->b);
 }
 
 static void
@@ -750,10 +743,8 @@ vf_free(struct vf *v)
     qt_free(v->bkbuf);
     qt_free(v->bf);
     qt_free(v->bf_seen);
-    qt_free(v->scratch);
-    qt_free(v->ts);
-    qt_free(v->vals);
-    qt_free(v->pres);
+    vf_buf_free(&v->b);
+    pthread_mutex_destroy(&v->mu);
 }
 
 static void
@@ -762,22 +753,63 @@ vf_rel(char *out, size_t cap, const struct qt_manifest_seg *m)
     snprintf(out, cap, "shards/%" PRId64 "/%020" PRIu64 ".qts", m->shard_start_ns, m->seq);
 }
 
-/* Every MANIFEST segment; bad[i] set for damaged or missing ones. */
+/* A segment worker: takes MANIFEST entries until none is left. */
 static int
-vf_segments(struct vf *v)
+vf_worker_run(struct vf *v, struct vf_buf *b)
 {
-    int rc = 0;
-    for (uint32_t i = 0; rc == 0 && v->have_manifest && i < v->mh.n_segments; i++) {
+    for (;;) {
+        uint32_t i = atomic_fetch_add(&v->next, 1);
+        pthread_mutex_lock(&v->mu);
+        bool stop = v->err != 0;
+        pthread_mutex_unlock(&v->mu);
+        if (stop || i >= v->mh.n_segments)
+            return 0;
         if (qt_ops_cancelled(&v->o->ctl))
             return qt_fail(QT_ECLOSED, "verify: interrupted");
         char rel[QT_BACKUP_PATH_MAX + 1];
         vf_rel(rel, sizeof(rel), &v->ms[i]);
-        rc = vf_segment(v, rel, &v->ms[i]);
-        v->bad[i] = rc < 0 && rc != QT_ENOMEM && rc != QT_ECLOSED ? 1 : 0;
-        if (rc == -1)
-            rc = 0;
+        int rc = vf_segment(v, b, rel, &v->ms[i]);
+        v->bad[i] = rc == -1;
+        pthread_mutex_lock(&v->mu);
+        v->r->segments++;
+        v->err = rc < -1 && v->err == 0 ? rc : v->err;
+        pthread_mutex_unlock(&v->mu);
     }
-    return rc;
+}
+
+static void *
+vf_worker_main(void *arg)
+{
+    struct vf *v = arg;
+    struct vf_buf b;
+    int rc = vf_buf_init(&b);
+    if (rc == 0)
+        rc = vf_worker_run(v, &b);
+    vf_buf_free(&b);
+    pthread_mutex_lock(&v->mu);
+    v->err = rc != 0 && v->err == 0 ? rc : v->err;
+    pthread_mutex_unlock(&v->mu);
+    return NULL;
+}
+
+/* Every MANIFEST segment, QT_VERIFY_THREADS at a time (reading and decoding
+ * overlap); bad[i] set for damaged or missing ones. */
+static int
+vf_segments(struct vf *v)
+{
+    if (!v->have_manifest)
+        return 0;
+    pthread_t thr[QT_VERIFY_THREADS];
+    uint32_t n = 0;
+    atomic_store(&v->next, 0);
+    for (; n + 1 < QT_VERIFY_THREADS && n + 1 < v->mh.n_segments; n++) {
+        if (pthread_create(&thr[n], NULL, vf_worker_main, v) != 0)
+            break;
+    }
+    int rc = vf_worker_run(v, &v->b); /* this thread works too */
+    for (uint32_t i = 0; i < n; i++)
+        pthread_join(thr[i], NULL);
+    return rc != 0 ? rc : v->err;
 }
 
 /* Move v->ms entries flagged bad to quarantine/ (files that exist). */

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define OPS_DAY    86400000000000ll
-#define OPS_T0     (20770ll * OPS_DAY) /* 2026-11-14T00:00:00Z */
+#define OPS_T0     (20770ll * OPS_DAY) /* 2026-11-13T00:00:00Z */
 #define OPS_STEP   10000000000ll       /* 10 s */
 #define OPS_HOUR   3600000000000ll
 #define OPS_GROUPS 6
