@@ -59,6 +59,7 @@ bk_join(char *out, size_t cap, const char *a, const char *b)
 static int
 bk_mkdirs(struct qt_io *io, const char *dir, const char *rel)
 {
+    qt_assert(dir != NULL && rel != NULL);
     char path[PATH_MAX];
     int rc = bk_join(path, sizeof(path), dir, rel);
     size_t base = strlen(dir) + 1;
@@ -119,6 +120,7 @@ bk_rm_tree(struct qt_io *io, const char *path)
 static int
 bk_read_small(struct qt_io *io, const char *path, size_t max, uint8_t **buf, size_t *len)
 {
+    qt_assert(buf != NULL && len != NULL);
     int fd = -1;
     uint64_t size = 0;
     *buf = NULL;
@@ -163,6 +165,8 @@ struct bk_stream {
 static int
 bk_stream_fd(struct bk_stream *s, int fd, uint64_t size, int out_fd, uint64_t *hash)
 {
+    qt_assert(s->buf != NULL);
+    qt_assert(fd >= 0);
     XXH3_state_t st;
     XXH3_64bits_reset(&st);
     int rc = 0;
@@ -197,6 +201,7 @@ bk_stream_fd(struct bk_stream *s, int fd, uint64_t size, int out_fd, uint64_t *h
 static int
 bk_copy_fd(struct bk_stream *s, int fd, uint64_t size, const char *dst, uint64_t *hash)
 {
+    qt_assert(dst != NULL);
     int out = -1;
     int rc = qt_io_open(s->io, dst, O_WRONLY | O_CREAT | O_EXCL, 0644, &out);
     if (rc == 0)
@@ -363,6 +368,7 @@ bk_add(struct bk *b, const char *rel, enum bk_kind kind)
 static int
 bk_capture_segments(struct bk *b)
 {
+    qt_assert(b->v != NULL);
     for (uint32_t i = 0; i < b->v->nsegs; i++) {
         struct db_seg *s = b->v->segs[i];
         if (s->r == NULL)
@@ -445,6 +451,7 @@ bk_capture_wal(struct bk *b)
 static int
 bk_capture(struct bk *b)
 {
+    qt_assert(b->v == NULL);
     struct qt_db *db = b->db;
     b->v = db_version_get(db);
     b->mhdr = db->mhdr;
@@ -486,6 +493,7 @@ bk_link(const char *src, const char *dst)
 static int
 bk_try_prev(struct bk *b, struct bk_item *it, const char *dst, bool *done)
 {
+    qt_assert(it != NULL && dst != NULL);
     *done = false;
     const struct qt_bkm_file *pf = b->o->incremental ? bk_prev_find(&b->prev, it->rel) : NULL;
     if (pf == NULL || pf->size != it->size)
@@ -513,6 +521,7 @@ bk_try_prev(struct bk *b, struct bk_item *it, const char *dst, bool *done)
 static int
 bk_write_mem(struct bk *b, struct bk_item *it, const char *dst)
 {
+    qt_assert(it->kind == BK_MEM);
     int fd = -1;
     int rc = qt_io_open(b->db->io, dst, O_WRONLY | O_CREAT | O_EXCL, 0644, &fd);
     if (rc == 0)
@@ -531,6 +540,7 @@ bk_write_mem(struct bk *b, struct bk_item *it, const char *dst)
 static int
 bk_segment(struct bk *b, struct bk_item *it, const char *dst)
 {
+    qt_assert(it->kind == BK_SEGMENT);
     int rc = -EXDEV;
     if (!b->o->copy)
         rc = bk_link(it->src, dst);
@@ -553,6 +563,7 @@ bk_segment(struct bk *b, struct bk_item *it, const char *dst)
 static int
 bk_item(struct bk *b, struct bk_item *it)
 {
+    qt_assert(b->stage[0] != '\0');
     char dst[PATH_MAX];
     int rc = bk_join(dst, sizeof(dst), b->stage, it->rel);
     if (rc == 0)
@@ -580,6 +591,7 @@ bk_item_cmp(const void *a, const void *b)
 static int
 bk_write_manifest(struct bk *b)
 {
+    qt_assert(b->res->id[0] != '\0');
     qsort(b->items, b->nitems, sizeof(*b->items), bk_item_cmp);
     struct qt_bkm_file *f = qt_calloc(b->nitems + 1u, sizeof(*f));
     if (f == NULL)
@@ -709,6 +721,7 @@ bk_load_prev(struct bk *b)
 static int
 bk_write(struct bk *b)
 {
+    qt_assert(b->stage[0] != '\0' && b->final[0] != '\0');
     struct qt_io *io = b->db->io;
     for (uint32_t i = 0; i < b->nitems; i++)
         b->s.total += b->items[i].size;
@@ -823,6 +836,7 @@ rs_resolve(struct rs *r)
 static int
 rs_verify(struct rs *r)
 {
+    qt_assert(r->files != NULL || r->h.n_files == 0);
     for (uint32_t i = 0; i < r->h.n_files; i++)
         r->s.total += r->files[i].size;
     int rc = 0;
@@ -911,6 +925,7 @@ rs_remove_old(struct rs *r)
 static int
 rs_copy(struct rs *r)
 {
+    qt_assert(r->stage[0] != '\0');
     r->s.done = 0;
     int rc = qt_io_mkdir(r->io, r->stage, 0755);
     for (uint32_t i = 0; rc == 0 && i < r->h.n_files; i++) {

@@ -150,6 +150,8 @@ struct cm {
 static int
 cm_grow(void **p, uint32_t *cap, uint32_t need, size_t esz)
 {
+    qt_assert(p != NULL && cap != NULL);
+    qt_assert(esz > 0);
     if (need <= *cap)
         return 0;
     uint32_t ncap = *cap == 0 ? 16 : *cap;
@@ -166,6 +168,8 @@ cm_grow(void **p, uint32_t *cap, uint32_t need, size_t esz)
 static int
 cm_arena_put(char **a, size_t *len, size_t *cap, const char *p, uint32_t n, uint32_t *off)
 {
+    qt_assert(*len <= *cap);
+    qt_assert(p != NULL || n == 0);
     if (*cap - *len < n) {
         size_t ncap = *cap == 0 ? 4096 : *cap;
         while (ncap - *len < n)
@@ -199,6 +203,8 @@ cm_key_cmp(const void *a, const void *b)
 static int
 cm_load_keys(struct cm *c)
 {
+    qt_assert(c->nin > 0);
+    qt_assert(c->all == NULL);
     c->keys = qt_calloc(c->nin, sizeof(*c->keys));
     c->kbufs = qt_calloc(c->nin, sizeof(*c->kbufs));
     c->nkeys = qt_calloc(c->nin, sizeof(*c->nkeys));
@@ -269,6 +275,8 @@ cm_free(struct cm *c)
 static int
 cm_load_images(struct cm *c)
 {
+    qt_assert(c->nin > 0);
+    qt_assert(c->img == NULL);
     c->img = qt_calloc(c->nin, sizeof(*c->img));
     c->scratch = qt_malloc(CM_SCRATCH);
     c->dvals = qt_malloc(W * sizeof(struct qt_str));
@@ -313,6 +321,8 @@ cm_rb_cmp(const void *a, const void *b)
 static int
 cm_group_cols(struct cm *c, uint32_t a, uint32_t b)
 {
+    qt_assert(a < b);
+    qt_assert(b <= c->nall);
     c->ncols = 0;
     for (uint32_t i = a; i < b; i++) {
         if (i > a && c->all[i].series_id == c->all[i - 1].series_id) {
@@ -355,6 +365,8 @@ cm_group_cols(struct cm *c, uint32_t a, uint32_t b)
 static int
 cm_group_entries(struct cm *c, uint32_t a, uint32_t b)
 {
+    qt_assert(a < b);
+    qt_assert(c->ncols > 0);
     struct qt_seg_entries l = {0};
     c->nents = 0;
     uint32_t col = 0;
@@ -380,6 +392,7 @@ cm_group_entries(struct cm *c, uint32_t a, uint32_t b)
 static int
 cm_group_rbs(struct cm *c)
 {
+    qt_assert(c->nents == 0 || c->ents != NULL);
     qsort(c->ents, c->nents, sizeof(*c->ents), cm_ent_cmp);
     c->nrbs = 0;
     for (uint32_t i = 0; i < c->nents;) {
@@ -408,6 +421,8 @@ cm_group_rbs(struct cm *c)
 static struct cm_src *
 cm_src_alloc(struct cm *c, uint32_t ncols)
 {
+    qt_assert(ncols > 0);
+    qt_assert(ncols <= QT_GROUP_FIELDS_MAX);
     struct cm_src *s = NULL;
     for (uint32_t i = 0; i < c->nsrcs && s == NULL; i++)
         s = c->srcs[i].in_use ? NULL : &c->srcs[i];
@@ -441,6 +456,8 @@ cm_src_alloc(struct cm *c, uint32_t ncols)
 static int
 cm_src_fill(struct cm *c, struct cm_src *s, uint32_t j, const struct qt_block_info *vi)
 {
+    qt_assert(j < s->ncols);
+    qt_assert(s->nrows <= W);
     union qt_value *val = s->val + (size_t)j * W;
     uint8_t *pres = s->pres + (size_t)j * W;
     memcpy(pres, c->dpres, s->nrows);
@@ -469,6 +486,8 @@ cm_src_fill(struct cm *c, struct cm_src *s, uint32_t j, const struct qt_block_in
 static int
 cm_src_decode(struct cm *c, struct cm_src *s, const struct cm_rb *rb)
 {
+    qt_assert(rb->ne > 0);
+    qt_assert(rb->ne <= s->cap_cols);
     const struct cm_ent *e0 = &c->ents[rb->e0];
     const uint8_t *img = c->img[e0->in].buf;
     struct qt_block_info ti, vi;
@@ -499,6 +518,8 @@ cm_src_decode(struct cm *c, struct cm_src *s, const struct cm_rb *rb)
 static int
 cm_src_pack(struct cm_src *s)
 {
+    qt_assert(s->nrows <= W);
+    qt_assert(s->ncols > 0);
     uint32_t k = 0;
     for (uint32_t r = 0; r < s->nrows; r++) {
         bool any = false;
@@ -525,6 +546,8 @@ cm_src_pack(struct cm_src *s)
 static int
 cm_src_open(struct cm *c, const struct cm_rb *rb)
 {
+    qt_assert(rb != NULL);
+    qt_assert(rb->ne > 0);
     struct cm_src *s = cm_src_alloc(c, rb->ne);
     if (s == NULL)
         return c->nsrcs == QT_COMPACT_SOURCES_MAX
@@ -548,6 +571,8 @@ cm_src_open(struct cm *c, const struct cm_rb *rb)
 static void
 cm_src_advance(struct cm *c, struct cm_src *s, uint32_t n)
 {
+    qt_assert(s->in_use);
+    qt_assert(s->pos + n <= s->nrows);
     s->pos += n;
     if (s->pos == s->nrows) {
         s->in_use = false;
@@ -560,6 +585,8 @@ cm_src_advance(struct cm *c, struct cm_src *s, uint32_t n)
 static int
 cm_window_flush(struct cm *c, const struct cm_key *g)
 {
+    qt_assert(c->wn <= W);
+    qt_assert(g != NULL);
     if (c->wn == 0)
         return 0;
     uint32_t k = 0;
@@ -587,6 +614,7 @@ cm_window_flush(struct cm *c, const struct cm_key *g)
 static uint32_t
 cm_count_present(const struct cm_src *s, uint32_t r0, uint32_t n)
 {
+    qt_assert(r0 + n <= s->nrows);
     uint32_t k = 0;
     for (uint32_t j = 0; j < s->ncols; j++) {
         const uint8_t *p = s->pres + (size_t)j * W + r0;
@@ -600,6 +628,8 @@ cm_count_present(const struct cm_src *s, uint32_t r0, uint32_t n)
 static int
 cm_copy_rows(struct cm *c, struct cm_src *s, uint32_t n)
 {
+    qt_assert(n > 0 && c->wn + n <= W);
+    qt_assert(s->pos + n <= s->nrows);
     uint32_t r0 = s->pos, w0 = c->wn;
     memcpy(c->out_ts + w0, s->ts + r0, (size_t)n * sizeof(*c->out_ts));
     for (uint32_t j = 0; j < c->ncols; j++)
@@ -628,6 +658,8 @@ cm_copy_rows(struct cm *c, struct cm_src *s, uint32_t n)
 static int
 cm_bulk(struct cm *c, struct cm_src *s, int64_t limit)
 {
+    qt_assert(s->in_use);
+    qt_assert(c->wn < W);
     uint32_t skip = 0;
     while (s->pos + skip < s->nrows && s->ts[s->pos + skip] < c->cutoff &&
            s->ts[s->pos + skip] < limit)
@@ -650,6 +682,8 @@ cm_bulk(struct cm *c, struct cm_src *s, int64_t limit)
 static int
 cm_row(struct cm *c, int64_t cur)
 {
+    qt_assert(c->wn < W);
+    qt_assert(c->nopen >= 2);
     bool keep = cur >= c->cutoff;
     uint32_t w = c->wn;
     for (uint32_t j = 0; j < c->ncols; j++)
@@ -693,6 +727,8 @@ cm_row(struct cm *c, int64_t cur)
 static int
 cm_merge_group(struct cm *c, const struct cm_key *g)
 {
+    qt_assert(c->ncols > 0);
+    qt_assert(c->w != NULL);
     uint32_t p = 0;
     int rc = 0;
     c->nopen = 0;
@@ -729,6 +765,7 @@ cm_merge_group(struct cm *c, const struct cm_key *g)
 static int
 cm_run(struct cm *c)
 {
+    qt_assert(c->w != NULL);
     int rc = cm_load_keys(c);
     if (rc == 0)
         rc = cm_load_images(c);
@@ -781,6 +818,7 @@ cm_plan_release(struct qt_db *db, int64_t shard, struct cm_plan *p, bool busy)
 static int
 cm_prepare(struct qt_db *db, const struct qt_compact_opts *o, int64_t shard, struct cm_plan *p)
 {
+    qt_assert(p->in == NULL && p->nin == 0);
     if (db_is_readonly(db))
         return qt_fail(QT_EREADONLY, db->ro_reason);
     struct db_version *v = db_version_get(db);
@@ -823,8 +861,9 @@ cm_prepare(struct qt_db *db, const struct qt_compact_opts *o, int64_t shard, str
 }
 
 static int
-cm_check_space(struct qt_db *db, int64_t shard, uint64_t need)
+cm_check_space(struct qt_db *db, int64_t shard, uint64_t need, uint64_t keep)
 {
+    qt_assert(db != NULL);
     char dir[PATH_MAX];
     int rc = db_shard_dir(db, shard, dir, sizeof(dir));
     struct statvfs st;
@@ -833,12 +872,13 @@ cm_check_space(struct qt_db *db, int64_t shard, uint64_t need)
     if (rc != 0)
         return rc;
     uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
-    if (avail >= need + QT_COMPACT_SPACE_MARGIN)
+    uint64_t margin = keep > QT_COMPACT_SPACE_MARGIN ? keep : QT_COMPACT_SPACE_MARGIN;
+    if (avail >= need && avail - need >= margin)
         return 0;
     qt_log(QT_LOG_ERROR,
            "compact: shard %" PRId64 ": %" PRIu64 " bytes free, the output may need %" PRIu64
-           " (+%u margin)",
-           shard, avail, need, (unsigned)QT_COMPACT_SPACE_MARGIN);
+           " (+%u kept free)",
+           shard, avail, need, (unsigned)(margin > UINT32_MAX ? UINT32_MAX : margin));
     return qt_fail(-ENOSPC, "compact: not enough free disk for the output (it needs up to the "
                             "shard's size until the inputs are deleted)");
 }
@@ -848,6 +888,8 @@ cm_check_space(struct qt_db *db, int64_t shard, uint64_t need)
 static int
 cm_finish(struct cm *c, const struct cm_plan *p, const char *tmp, struct db_seg **out)
 {
+    qt_assert(c->w != NULL);
+    qt_assert(p->seq != 0);
     *out = NULL;
     if (qt_segw_points(c->w) == 0) {
         qt_segw_abort(c->w);
@@ -908,15 +950,17 @@ static int
 cm_shard_run(struct qt_db *db, const struct qt_compact_opts *o, int64_t shard, struct cm_plan *p,
              struct qt_compact_result *r)
 {
+    qt_assert(p->nin > 0);
+    qt_assert(r != NULL);
     struct cm c = {.db = db, .o = o, .shard = shard, .nin = p->nin, .in = p->in};
     for (uint32_t i = 0; i < p->nin; i++)
         c.points_total += p->in[i]->m.points;
     char tmp[PATH_MAX];
-    int rc = cm_check_space(db, shard, p->bytes);
+    int rc = cm_check_space(db, shard, p->bytes, o->min_free_bytes);
     if (rc == 0)
         rc = db_seg_path(db, shard, p->seq, ".tmp", tmp, sizeof(tmp));
     if (rc == 0)
-        rc = qt_segw_create(db->io, tmp, shard, db->mhdr.shard_duration_ns, p->seq, &c.w);
+        rc = qt_segw_create(db->io, tmp, shard, db->ops->shard_dur, p->seq, &c.w);
     if (rc == 0)
         rc = cm_run(&c);
     struct db_seg *out = NULL;
@@ -972,6 +1016,7 @@ static int
 cm_shard(struct qt_db *db, const struct qt_compact_opts *o, int64_t shard,
          struct qt_compact_result *r)
 {
+    qt_assert(db->ops != NULL);
     struct cm_plan p = {0};
     pthread_mutex_lock(&db->flush_mu);
     int rc = cm_prepare(db, o, shard, &p);
@@ -1049,6 +1094,7 @@ cm_u64_cmp(const void *a, const void *b)
 static uint64_t
 cm_shard_series(struct db_seg *const *segs, uint32_t i, uint32_t j)
 {
+    qt_assert(i < j);
     uint64_t total = 0;
     for (uint32_t k = i; k < j; k++)
         total += segs[k]->m.series;
@@ -1078,7 +1124,8 @@ static void
 cm_shard_info(struct qt_db *db, struct db_version *v, uint32_t i, uint32_t j, int64_t now,
               struct qt_shard_info *si)
 {
-    int64_t dur = db->mhdr.shard_duration_ns;
+    qt_assert(i < j && j <= v->nsegs);
+    int64_t dur = db->ops->shard_dur;
     int64_t start = v->segs[i]->m.shard_start_ns;
     *si = (struct qt_shard_info){.start_ns = start,
                                  .end_ns = start > INT64_MAX - dur ? INT64_MAX : start + dur,

@@ -72,6 +72,10 @@ struct qt_compact_opts {
     int64_t shard_start; /* the shard (its start, as listed) when !all */
     bool force;          /* also rewrite a shard that has a single segment */
     int64_t now_ns;      /* retention clock; 0 = wall clock */
+    /* Free disk to keep beyond the output's worst case (the inputs' size):
+     * headroom for ingest while the shard exists twice.  0 = only
+     * QT_COMPACT_SPACE_MARGIN. */
+    uint64_t min_free_bytes;
     struct qt_ops_ctl ctl;
     /* Test hook: called after the output is durable, before the commit. */
     void (*before_commit)(void *arg);

@@ -58,6 +58,7 @@ struct ex {
 static int
 ex_flush(struct ex *e)
 {
+    qt_assert(e->len <= QT_EXPORT_BUF_BYTES);
     if (e->rc == 0 && e->len > 0) {
         e->rc = e->o->out(e->o->arg, e->buf, e->len);
         e->r->bytes += e->len;
@@ -99,6 +100,7 @@ ex_putc(struct ex *e, char c)
 static void
 ex_csv(struct ex *e, const char *s, size_t n)
 {
+    qt_assert(s != NULL || n == 0);
     bool quote = false;
     for (size_t i = 0; i < n && !quote; i++)
         quote = s[i] == ',' || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
@@ -133,6 +135,7 @@ ex_lp_ok(enum qt_vtype vt, const union qt_value *v, const char *arena)
 static void
 ex_value(struct ex *e, enum qt_vtype vt, const union qt_value *v, const char *arena, bool lp)
 {
+    qt_assert(v != NULL);
     char tmp[40];
     int n = 0;
     switch (vt) {
@@ -244,6 +247,7 @@ ex_csv_rows(struct ex *e, const struct qt_catalog_group *g, struct ex_col *cols,
 static int
 ex_merge(struct ex *e, const struct qt_catalog_group *g, struct ex_col *cols, uint32_t n)
 {
+    qt_assert(n > 0);
     int rc = 0;
     for (uint32_t k = 0; k < n && rc == 0; k++)
         rc = ex_advance(&cols[k]);
@@ -275,6 +279,8 @@ ex_merge(struct ex *e, const struct qt_catalog_group *g, struct ex_col *cols, ui
 static int
 ex_group(struct ex *e, const uint32_t *sids, uint32_t n)
 {
+    qt_assert(n > 0);
+    qt_assert(sids != NULL);
     struct ex_col *cols = qt_calloc(n, sizeof(*cols));
     if (cols == NULL)
         return QT_ENOMEM;
@@ -317,6 +323,7 @@ ex_sid_cmp(const void *a, const void *b)
 static int
 ex_select(struct ex *e, struct ex_sid **out, uint32_t *n)
 {
+    qt_assert(out != NULL && n != NULL);
     struct qt_catalog *cat = qt_db_catalog(e->db);
     uint32_t *sids = NULL;
     int rc = qt_catalog_select(cat, e->o->measurement, NULL, e->o->tags, e->o->ntags,

@@ -348,6 +348,8 @@ db_ops_start(struct qt_db *db)
     pthread_cond_init(&ops->cv, NULL);
     ops->idle_ms =
         db->opts.compact_idle_ms != 0 ? db->opts.compact_idle_ms : QT_COMPACT_IDLE_DEFAULT_MS;
+    ops->shard_dur = db->mhdr.shard_duration_ns;
+    qt_assert(ops->shard_dur > 0);
     db->ops = ops;
     int rc = qt_db_set_retention(db, db->opts.retention, db->opts.n_retention);
     if (rc != 0)
@@ -411,6 +413,15 @@ qt_db_ops_stats(struct qt_db *db, struct qt_ops_stats *out)
     out->background_runs = atomic_load(&ops->runs);
 }
 
+static uint32_t
+ops_nrules(struct db_ops *ops)
+{
+    pthread_mutex_lock(&ops->mu);
+    uint32_t n = ops->nrules;
+    pthread_mutex_unlock(&ops->mu);
+    return n;
+}
+
 /* Shards worth compacting now: sealed (ended, idle) with >= 2 segments, or
  * with at least 1/QT_RETENTION_TRIM_FRACTION of their points expired. */
 static uint32_t
@@ -418,7 +429,7 @@ ops_candidates(struct qt_db *db, int64_t now, int64_t *out, uint32_t cap)
 {
     struct db_version *v = db_version_get(db);
     int64_t idle_ns = (int64_t)db->ops->idle_ms * 1000000;
-    int64_t dur = db->mhdr.shard_duration_ns;
+    int64_t dur = db->ops->shard_dur;
     uint32_t n = 0;
     for (uint32_t i = 0; i < v->nsegs && n < cap;) {
         int64_t shard = v->segs[i]->m.shard_start_ns, newest = 0;
@@ -434,7 +445,7 @@ ops_candidates(struct qt_db *db, int64_t now, int64_t *out, uint32_t cap)
         }
         bool sealed = now - newest >= idle_ns && (shard > INT64_MAX - dur || now >= shard + dur);
         bool want = j - i >= 2;
-        if (!want && sealed && !damaged && db->ops->nrules > 0) {
+        if (!want && sealed && !damaged && ops_nrules(db->ops) > 0) {
             uint64_t exp = db_ops_expired_points(db, v, shard, now);
             want = exp > 0 && exp * QT_RETENTION_TRIM_FRACTION >= points;
         }
@@ -452,7 +463,7 @@ ops_pass(struct qt_db *db)
     struct db_ops *ops = db->ops;
     atomic_fetch_add(&ops->runs, 1);
     int64_t now = db_ops_wall_ns();
-    if (ops->nrules > 0) {
+    if (ops_nrules(ops) > 0) {
         int rc = qt_db_apply_retention(db, now, NULL);
         if (rc != 0 && rc != QT_EREADONLY)
             qt_log(QT_LOG_WARN, "ops: retention pass: %s (%s)", qt_strerror(rc), qt_err_detail());

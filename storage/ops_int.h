@@ -30,6 +30,8 @@ struct db_ops {
     struct qt_retention_rule *rules; /* owned copies (names in one allocation each) */
     uint32_t nrules;
     uint32_t idle_ms;
+    int64_t shard_dur; /* the MANIFEST's shard duration (fixed after open; read without
+                        * flush_mu, which db->mhdr would need) */
     _Atomic uint64_t compactions, cpoints_in, cpoints_out, cpoints_trimmed, cbytes_in, cbytes_out;
     _Atomic uint64_t cfailures, shards_dropped, runs;
 };

@@ -32,6 +32,7 @@
 static int
 ret_duration(const char *s, int64_t *out)
 {
+    qt_assert(s != NULL && out != NULL);
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -150,6 +151,7 @@ static int
 ret_key_cutoffs(struct qt_db *db, struct qt_segr *r, int64_t now, struct qt_seg_key **keys,
                 uint32_t *nkeys, uint8_t **kbuf, int64_t **cut)
 {
+    qt_assert(r != NULL);
     int rc = qt_segr_keys(r, keys, nkeys, kbuf);
     if (rc != 0)
         return rc;
@@ -224,6 +226,7 @@ db_ops_expired_points(struct qt_db *db, struct db_version *v, int64_t shard, int
 static bool
 ret_seg_expired(struct qt_db *db, struct db_seg *s, int64_t shard_end, int64_t now)
 {
+    qt_assert(s != NULL);
     if (s->r == NULL)
         return false;
     struct qt_seg_key *keys = NULL;
@@ -252,6 +255,7 @@ struct ret_plan {
 static int
 ret_plan_shard(struct qt_db *db, struct ret_plan *p, struct db_version *v, uint32_t i, uint32_t j)
 {
+    qt_assert(i < j && j <= v->nsegs);
     if (p->nrm + (j - i) > p->cap) {
         uint32_t cap = (p->nrm + (j - i)) * 2 + 8;
         struct db_seg **rm = qt_realloc(p->rm, cap * sizeof(*rm));
@@ -275,7 +279,8 @@ ret_plan_shard(struct qt_db *db, struct ret_plan *p, struct db_version *v, uint3
 static int
 ret_plan(struct qt_db *db, struct db_version *v, int64_t now, struct ret_plan *p)
 {
-    int64_t dur = db->mhdr.shard_duration_ns;
+    qt_assert(p->nrm == 0);
+    int64_t dur = db->ops->shard_dur;
     int64_t min = ret_min_duration(db);
     int rc = 0;
     for (uint32_t i = 0; i < v->nsegs && rc == 0 && min > 0;) {
@@ -308,6 +313,7 @@ ret_live_count(struct qt_db *db, int64_t shard)
 static uint32_t
 ret_recheck(struct qt_db *db, struct ret_plan *p, struct qt_retention_result *r)
 {
+    qt_assert(p->nshards <= QT_OPS_BUSY_MAX);
     uint32_t k = 0;
     for (uint32_t s = 0; s < p->nshards; s++) {
         uint32_t planned = 0;

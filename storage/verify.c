@@ -93,6 +93,7 @@ struct vf {
 static void
 vf_report(struct vf *v, struct vf_fctx *fc, const struct qt_verify_finding *f)
 {
+    qt_assert(f != NULL && fc != NULL);
     pthread_mutex_lock(&v->mu);
     v->r->findings++;
     if (f->damage) {
@@ -132,6 +133,7 @@ vf_info(struct vf *v, struct vf_fctx *fc, enum qt_verify_kind k, const char *pat
 static int
 vf_load(struct vf *v, const char *path, struct vf_file *f)
 {
+    qt_assert(path != NULL);
     int rc = db_ops_file_load(v->io, path, v->inmem_max, f);
     if (rc != 0)
         return rc;
@@ -251,6 +253,7 @@ vf_seg_whole(struct vf_seg *s, uint64_t off, int code, const char *what)
 static int
 vf_seg_meta(struct vf_seg *s, struct qt_seg_chunk_ref **refs)
 {
+    qt_assert(s->f->buf != NULL || s->f->len == 0);
     const uint8_t *b = s->f->buf;
     size_t len = s->f->len;
     struct qt_seg_header h;
@@ -299,6 +302,7 @@ vf_seg_meta(struct vf_seg *s, struct qt_seg_chunk_ref **refs)
 static int
 vf_seg_chunks(struct vf_seg *s, const struct qt_seg_chunk_ref *refs)
 {
+    qt_assert(s->ents == NULL);
     s->ents = qt_malloc(((size_t)s->foot.n_blocks + 1u) * sizeof(*s->ents));
     if (s->ents == NULL)
         return QT_ENOMEM;
@@ -334,6 +338,7 @@ vf_ent_cmp(const void *a, const void *b)
 static void
 vf_seg_value(struct vf_seg *s, const struct qt_seg_entry *e, const struct qt_block_info *tsi)
 {
+    qt_assert(tsi != NULL && tsi->n_rows <= QT_BLOCK_POINTS_MAX);
     const uint8_t *b = s->f->buf + e->value_block_off;
     struct qt_block_info vi;
     struct vf_buf *vb = s->b;
@@ -355,6 +360,7 @@ vf_seg_value(struct vf_seg *s, const struct qt_seg_entry *e, const struct qt_blo
 static void
 vf_seg_blocks(struct vf_seg *s)
 {
+    qt_assert(s->nents == 0 || s->ents != NULL);
     qsort(s->ents, s->nents, sizeof(*s->ents), vf_ent_cmp);
     for (uint32_t i = 0; i < s->nents;) {
         const struct qt_seg_entry *e = &s->ents[i];
@@ -399,6 +405,8 @@ vf_seg_free(struct vf_seg *s, struct qt_seg_chunk_ref *refs, struct vf_file *f)
 static int
 vf_segment(struct vf *v, struct vf_buf *b, const char *rel, const struct qt_manifest_seg *m)
 {
+    qt_assert(m != NULL);
+    qt_assert(b->scratch != NULL);
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", v->dir, rel);
     struct vf_file f;
@@ -564,6 +572,7 @@ vf_u64_cmp(const void *a, const void *b)
 static void
 vf_wal_file(struct vf *v, const char *path, const struct vf_file *f, bool last, uint64_t *prev_seq)
 {
+    qt_assert(f->buf != NULL || f->len == 0);
     for (size_t off = 0; off < f->len;) {
         struct qt_wal_record rec;
         int rc = qt_wal_record_read(f->buf, f->len, off, v->b.scratch, VF_SCRATCH, &rec);
@@ -816,6 +825,7 @@ vf_segments(struct vf *v)
 static int
 vf_move_bad(struct vf *v, struct qt_io *io)
 {
+    qt_assert(v->bad != NULL);
     char qdir[PATH_MAX];
     snprintf(qdir, sizeof(qdir), "%s/quarantine", v->dir);
     int rc = qt_io_mkdir(io, qdir, 0755);
@@ -846,6 +856,7 @@ vf_move_bad(struct vf *v, struct qt_io *io)
 static int
 vf_quarantine_dir(struct vf *v, struct qt_io *io)
 {
+    qt_assert(v->have_manifest);
     int rc = vf_move_bad(v, io);
     uint32_t k = 0;
     for (uint32_t i = 0; rc == 0 && i < v->mh.n_segments; i++) {

@@ -27,6 +27,7 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,13 @@ TEST(compact_single_shard_and_errors)
     o = (struct qt_compact_opts){.shard_start = target, .force = true};
     CHECK_OK(qt_db_compact(db, &o, &r));
     CHECK_EQ(r.shards, 1);
+    CHECK_OK(ops_check(db, m, NULL));
+    /* not enough free disk: refused before anything is written */
+    o = (struct qt_compact_opts){.all = true, .min_free_bytes = UINT64_MAX / 2};
+    qt_log_set_level((enum qt_log_level)(QT_LOG_ERROR + 1));
+    CHECK_RC(qt_db_compact(db, &o, &r), -ENOSPC);
+    qt_log_set_level(QT_LOG_INFO);
+    CHECK_EQ(r.shards, 0);
     CHECK_OK(ops_check(db, m, NULL));
     /* cancelled before it starts: nothing changes */
     atomic_int cancel = 1;
