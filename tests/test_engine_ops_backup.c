@@ -181,7 +181,7 @@ struct online {
     struct qt_db *db;
     atomic_uint acked; /* batches [0, acked) acknowledged */
     atomic_int stop;
-    int err;
+    atomic_int err;
 };
 
 static void *
@@ -200,11 +200,15 @@ online_writer(void *arg)
                                           .n_fields = 1,
                                           .fields = &f[g]};
         }
-        if ((o->err = qt_db_write(o->db, l, OPS_GROUPS, NULL, NULL, NULL)) != 0)
+        int rc = qt_db_write(o->db, l, OPS_GROUPS, NULL, NULL, NULL);
+        if (rc == 0)
+            atomic_store(&o->acked, b + 1);
+        if (rc == 0 && b % 300 == 299)
+            rc = qt_db_flush(o->db);
+        if (rc != 0) {
+            atomic_store(&o->err, rc);
             return NULL;
-        atomic_store(&o->acked, b + 1);
-        if (b % 300 == 299 && (o->err = qt_db_flush(o->db)) != 0)
-            return NULL;
+        }
     }
     return NULL;
 }
@@ -262,7 +266,7 @@ TEST(online_backup_during_writes)
     struct online o = {.db = db};
     pthread_t w;
     CHECK(pthread_create(&w, NULL, online_writer, &o) == 0);
-    while (atomic_load(&o.acked) < 700 && o.err == 0)
+    while (atomic_load(&o.acked) < 700 && atomic_load(&o.err) == 0)
         usleep(1000);
     uint32_t lo = atomic_load(&o.acked);
     struct qt_backup_opts bo = {.target = target};
@@ -270,7 +274,7 @@ TEST(online_backup_during_writes)
     uint32_t hi = atomic_load(&o.acked) + 1; /* at most the batch in flight */
     atomic_store(&o.stop, 1);
     pthread_join(w, NULL);
-    CHECK_OK(o.err);
+    CHECK_OK(atomic_load(&o.err));
     CHECK(hi > lo);
     struct qt_restore_opts ro = {.from = target, .to = to};
     CHECK_OK(qt_backup_restore(&ro, NULL));
