@@ -204,6 +204,7 @@ struct vf_seg {
     struct qt_seg_entry *ents;
     uint32_t nents;
     bool found; /* a structural finding was reported */
+    bool oom;   /* memory ran out while checking blocks */
 };
 
 /* Report the loss of entry e (series, time range, points) at off. */
@@ -325,13 +326,20 @@ vf_seg_chunks(struct vf_seg *s, const struct qt_seg_chunk_ref *refs)
     return 0;
 }
 
+/* Sort key of an entry: its TS block, then its VALUE block (16 bytes, so
+ * sorting moves little; entries themselves stay in index order). */
+struct vf_key {
+    uint64_t ts_off, val_off;
+    uint32_t idx;
+};
+
 static int
-vf_ent_cmp(const void *a, const void *b)
+vf_key_cmp(const void *a, const void *b)
 {
-    const struct qt_seg_entry *x = a, *y = b;
-    if (x->ts_block_off != y->ts_block_off)
-        return x->ts_block_off < y->ts_block_off ? -1 : 1;
-    return x->value_block_off < y->value_block_off ? -1 : (x->value_block_off > y->value_block_off);
+    const struct vf_key *x = a, *y = b;
+    if (x->ts_off != y->ts_off)
+        return x->ts_off < y->ts_off ? -1 : 1;
+    return x->val_off < y->val_off ? -1 : (x->val_off > y->val_off);
 }
 
 /* The VALUE block of e against the decoded TS block (ts, tsi). */
@@ -361,30 +369,37 @@ static void
 vf_seg_blocks(struct vf_seg *s)
 {
     qt_assert(s->nents == 0 || s->ents != NULL);
-    qsort(s->ents, s->nents, sizeof(*s->ents), vf_ent_cmp);
+    struct vf_key *k = qt_malloc((s->nents + 1u) * sizeof(*k));
+    if (k == NULL) {
+        s->oom = true;
+        return;
+    }
+    for (uint32_t i = 0; i < s->nents; i++)
+        k[i] = (struct vf_key){s->ents[i].ts_block_off, s->ents[i].value_block_off, i};
+    qsort(k, s->nents, sizeof(*k), vf_key_cmp);
     for (uint32_t i = 0; i < s->nents;) {
-        const struct qt_seg_entry *e = &s->ents[i];
+        const struct qt_seg_entry *e = &s->ents[k[i].idx];
         uint32_t j = i + 1;
-        while (j < s->nents && s->ents[j].ts_block_off == e->ts_block_off)
+        while (j < s->nents && k[j].ts_off == e->ts_block_off)
             j++;
         struct qt_block_info tsi;
         int rc = qt_block_decode_ts(s->f->buf + e->ts_block_off, e->ts_block_len, s->b->scratch,
                                     VF_SCRATCH, s->b->ts, QT_BLOCK_POINTS_MAX, &tsi);
         if (rc == 0)
             rc = qt_block_check_ts(&tsi, s->b->ts);
-        if (rc == 0)
-            s->blocks++;
-        for (uint32_t k = i; k < j; k++) {
+        s->blocks += rc == 0;
+        for (uint32_t x = i; x < j; x++) {
             if (rc != 0)
-                vf_seg_lost(s, &s->ents[k], e->ts_block_off, rc,
+                vf_seg_lost(s, &s->ents[k[x].idx], e->ts_block_off, rc,
                             "timestamp block damaged: the points of its group are lost");
             else
-                vf_seg_value(s, &s->ents[k], &tsi);
+                vf_seg_value(s, &s->ents[k[x].idx], &tsi);
         }
         i = j;
         if (qt_ops_cancelled(&s->v->o->ctl))
             break;
     }
+    qt_free(k);
 }
 
 static void
@@ -427,6 +442,7 @@ vf_segment(struct vf *v, struct vf_buf *b, const char *rel, const struct qt_mani
         rc = vf_seg_chunks(&s, refs);
     if (rc == 0)
         vf_seg_blocks(&s);
+    rc = rc == 0 && s.oom ? QT_ENOMEM : rc;
     if (rc != QT_ENOMEM && hash_bad && !s.found)
         vf_seg_whole(&s,
                      m->file_bytes != f.len ? (f.len < m->file_bytes ? f.len : m->file_bytes)

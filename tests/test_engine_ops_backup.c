@@ -104,6 +104,15 @@ TEST(full_backup_restores_everything)
     char latest[80];
     CHECK_OK(qt_backup_latest(target, latest, sizeof(latest)));
     CHECK(strcmp(latest, br.id) == 0);
+    /* Cancelled (SIGINT in the CLI): no new backup, no partial left. */
+    atomic_int cancel = 1;
+    struct qt_backup_opts bc = {.target = target, .ctl = {.cancel = &cancel}};
+    CHECK_RC(qt_db_backup(db, &bc, NULL), QT_ECLOSED);
+    CHECK_OK(qt_backup_latest(target, latest, sizeof(latest)));
+    CHECK(strcmp(latest, br.id) == 0);
+    char cmd[8300];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep partial)\"", target);
+    CHECK(system(cmd) == 0);
     /* Non-empty target: refused; forced: replaced. */
     path_of(to, sizeof(to), "r1");
     struct qt_restore_opts ro = {.from = target, .to = to};
