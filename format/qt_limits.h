@@ -129,6 +129,81 @@
  * value, since string values are bounded by QT_STRING_VALUE_MAX. */
 #define QT_LC_STRBUF QT_STRING_VALUE_MAX
 
+/* ---- storage/ops (compaction, retention, backup, verify, export) --------- */
+
+/* Background compaction waits this long after a shard's newest segment
+ * (and until the shard's time range has ended) before it merges the shard:
+ * three default flush ages, so a shard still receiving late points is not
+ * rewritten after every flush. */
+#define QT_COMPACT_IDLE_DEFAULT_MS (30u * 60u * 1000u)
+
+/* Longest sleep of the background operations thread; it wakes sooner (a
+ * quarter of the idle time, at least QT_OPS_INTERVAL_MIN_MS) when the idle
+ * time is short.  Retention and compaction are slow processes: a minute is
+ * plenty. */
+#define QT_OPS_INTERVAL_MS     60000u
+#define QT_OPS_INTERVAL_MIN_MS 50u
+
+/* Shards one background pass compacts; the rest wait for the next pass, so
+ * close() and newer shards are not held up by a long backlog. */
+#define QT_OPS_PASS_SHARDS_MAX 64u
+
+/* Shards operated on at once (compactions + one retention pass's drops):
+ * a small fixed set checked under a mutex. */
+#define QT_OPS_BUSY_MAX 256u
+
+/* Row blocks one compaction may hold decoded at once: blocks of one group
+ * whose time ranges overlap (late data flushed again and again).  Each
+ * costs ~(9 bytes x fields + 8) x QT_BLOCK_POINTS_MAX; beyond this many the
+ * shard is pathological and the error says so. */
+#define QT_COMPACT_SOURCES_MAX 1024u
+
+/* Compaction reads its inputs whole into memory up to this total and maps
+ * the rest (no read per block; memory stays bounded for huge shards). */
+#define QT_COMPACT_INMEM_MAX (256ull << 20)
+
+/* Free space kept beyond the inputs' size when compaction checks the disk
+ * (file system metadata, the MANIFEST rewrite). */
+#define QT_COMPACT_SPACE_MARGIN (16u << 20)
+
+/* Retention rules per database: one per measurement or prefix; lookups scan
+ * them linearly once per column group. */
+#define QT_RETENTION_RULES_MAX 1024u
+
+/* The background thread rewrites a sealed single-segment shard to trim
+ * points past retention only when at least 1/this of its points expired,
+ * so a shard sliding out of retention is not rewritten every pass. */
+#define QT_RETENTION_TRIM_FRACTION 8u
+/* Backup ids (a UTC timestamp with an optional "-N" suffix) and the
+ * relative paths a BACKUP file lists ("shards/<i64>/<20 digits>.qts" is 50
+ * bytes): both far below their limits, which bound what a hostile BACKUP
+ * file can make restore do. */
+#define QT_BACKUP_ID_MAX   64u
+#define QT_BACKUP_PATH_MAX 256u
+
+/* Files one backup lists: every live segment plus the WAL files after the
+ * checkpoint (64 MiB each: 4 TiB of un-flushed log is far beyond any
+ * sane configuration), the MANIFEST and the catalog. */
+#define QT_BACKUP_WAL_FILES_MAX 65536u
+#define QT_BACKUP_FILES_MAX     (QT_MANIFEST_SEGMENTS_MAX + QT_BACKUP_WAL_FILES_MAX + 2u)
+
+/* verify reads a file into memory up to this size and maps bigger ones, so
+ * its memory stays bounded whatever the segment size. */
+#define QT_VERIFY_INMEM_MAX (256ull << 20)
+
+/* Threads verify uses (segments are checked in parallel, reads overlap
+ * decoding): the target machines have few cores and verify shares them
+ * with the server. */
+#define QT_VERIFY_THREADS 2u
+
+/* Export output buffer handed to the callback: big enough that a callback
+ * writing to a pipe or socket does few syscalls, small next to a scan. */
+#define QT_EXPORT_BUF_BYTES (64u << 10)
+
+/* Copy unit of backup, restore and verify reads and writes: large
+ * sequential transfers reach the disk's streaming speed. */
+#define QT_OPS_COPY_BYTES (4u << 20)
+
 /* ---- storage/io ----------------------------------------------------------- */
 
 /* Default io_uring submission-queue entries per ring (the CQ gets twice as

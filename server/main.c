@@ -7,6 +7,7 @@
  */
 #include "format/qt_limits.h"
 #include "server/cli.h"
+#include "server/ops_cli.h"
 #include "server/serve.h"
 
 #include <stdio.h>
@@ -22,12 +23,12 @@ static const struct subcommand subcommands[] = {
     {"serve", "run the server (line protocol over TCP, HTTP API, Graphite)", qt_cmd_serve},
     {"query", "run a query against a server and print the result", qt_cmd_query},
     {"load", "bulk-load line protocol from a file over TCP", qt_cmd_load},
-    {"shards", "list shards with their sizes and state", NULL},
-    {"compact", "merge a shard's segments", NULL},
-    {"backup", "take an online, consistent backup", NULL},
-    {"restore", "restore a backup into an empty data directory", NULL},
-    {"verify", "check every checksum of a data directory or backup", NULL},
-    {"export", "stream raw points as line protocol or CSV", NULL},
+    {"shards", "list shards with their sizes and state", qt_cli_shards},
+    {"compact", "merge a shard's segments", qt_cli_compact},
+    {"backup", "take an online, consistent backup", qt_cli_backup},
+    {"restore", "restore a backup into an empty data directory", qt_cli_restore},
+    {"verify", "check every checksum of a data directory or backup", qt_cli_verify},
+    {"export", "stream raw points as line protocol or CSV", qt_cli_export},
 };
 
 static void

@@ -173,14 +173,14 @@ render_shards(struct qt_db *db, struct qt_sbuf *o)
 {
     head(o, "shard_disk_bytes", "gauge", "Bytes of live segments per shard (time partition).");
     head(o, "shard_segments", "gauge", "Live segments per shard.");
-    uint32_t n = qt_db_shards(db, NULL, 0);
+    uint32_t n = qt_db_shard_totals(db, NULL, 0);
     if (n == 0)
         return;
     uint32_t cap = n + 16u; /* a flush may add shards between the calls */
     struct qt_db_shard_info *sh = qt_malloc(sizeof(*sh) * cap);
     if (sh == NULL)
         return;
-    n = qt_db_shards(db, sh, cap);
+    n = qt_db_shard_totals(db, sh, cap);
     if (n > cap)
         n = cap;
     uint32_t first = n > METRICS_SHARDS_MAX ? n - METRICS_SHARDS_MAX : 0;

@@ -536,6 +536,8 @@ qt_db_open(const struct qt_db_opts *opts, struct qt_db **out)
         rc = db_open_storage(db);
     if (rc == 0)
         rc = db_start(db);
+    if (rc == 0)
+        rc = db_ops_start(db);
     if (rc != 0) {
         qt_log(QT_LOG_ERROR, "db: open %s: %s (%s)", db->dir, qt_strerror(rc), qt_err_detail());
         db->opts.read_only = true; /* close must not flush a half-open db */
@@ -830,6 +832,7 @@ qt_db_close(struct qt_db *db)
 {
     if (db == NULL)
         return 0;
+    db_ops_stop(db); /* before the flusher: a compaction commit needs flush_mu */
     pthread_mutex_lock(&db->state_mu);
     db->stop = true;
     pthread_cond_broadcast(&db->state_cv);
@@ -919,7 +922,7 @@ qt_db_stats(struct qt_db *db, struct qt_db_stats *s)
 }
 
 uint32_t
-qt_db_shards(struct qt_db *db, struct qt_db_shard_info *out, uint32_t cap)
+qt_db_shard_totals(struct qt_db *db, struct qt_db_shard_info *out, uint32_t cap)
 {
     qt_assert(db != NULL);
     qt_assert(out != NULL || cap == 0);

@@ -31,6 +31,7 @@
 #include "storage/wallog.h"
 
 struct qt_db;
+struct qt_retention_rule; /* storage/retention.h */
 
 struct qt_db_opts {
     const char *dir;
@@ -44,6 +45,11 @@ struct qt_db_opts {
     uint32_t series_max;             /* 0 = catalog default */
     bool read_only;                  /* inspect only: no WAL truncation, no writes */
     bool no_background;              /* tests: no flusher thread (flush explicitly) */
+    /* Operations (storage/ops.h, design/ops.md). */
+    uint32_t compact_idle_ms; /* auto-compact a shard idle this long; 0 = QT_COMPACT_IDLE_DEFAULT_MS */
+    bool no_auto_ops;         /* no background compaction / retention thread */
+    const struct qt_retention_rule *retention; /* copied at open; NULL: keep forever */
+    uint32_t n_retention;
 };
 
 /* Open (creating if needed) and recover.  The directory is locked: a second
@@ -116,7 +122,7 @@ struct qt_db_shard_info {
  * only the first cap are written; call again with a bigger array).  A
  * consistent snapshot of one engine version; the memtable is not counted.
  */
-uint32_t qt_db_shards(struct qt_db *db, struct qt_db_shard_info *out, uint32_t cap);
+uint32_t qt_db_shard_totals(struct qt_db *db, struct qt_db_shard_info *out, uint32_t cap);
 
 /* Report the duration of every WAL sync to fn (e.g. a latency histogram);
  * fn runs on the syncing thread and must be cheap and thread-safe.  NULL

@@ -80,6 +80,7 @@ struct qt_db {
     _Atomic uint64_t lines_written, points_written, lines_rejected;
     _Atomic uint64_t flushes, flush_points, flush_ns;
     uint64_t replay_records, replay_points, replay_ns, replay_torn_bytes;
+    struct db_ops *ops; /* operations state (ops_int.h) */
 };
 
 /* Versions and refcounts (db.c). */
@@ -101,6 +102,11 @@ int64_t db_shard_start(int64_t ts, int64_t dur);
 int db_shard_dir(const struct qt_db *db, int64_t shard_start, char *out, size_t cap);
 int db_seg_path(const struct qt_db *db, int64_t shard_start, uint64_t seq, const char *suffix,
                 char *out, size_t cap);
+
+/* Operations (ops.c): started at the end of open, stopped first at close. */
+struct db_ops;
+int db_ops_start(struct qt_db *db);
+void db_ops_stop(struct qt_db *db);
 
 /* Flush (db_flush.c). */
 int db_flush_once(struct qt_db *db);

@@ -53,6 +53,7 @@ struct qt_segw {
     char *karena;
     size_t karena_len, karena_cap;
     uint32_t n_groups;
+    uint64_t last_group; /* id of the group added last (continuations) */
     uint64_t points;
     /* block encoding scratch, grown on demand */
     uint8_t *out, *scratch;
@@ -292,7 +293,9 @@ qt_segw_add_group(struct qt_segw *w, uint64_t group_id, const char *group_key,
     int rc = 0;
     for (uint32_t c = 0; c < ncols && rc == 0; c++)
         rc = segw_add_key(w, group_id, &cols[c]);
-    w->n_groups++;
+    if (w->n_groups == 0 || w->last_group != group_id)
+        w->n_groups++; /* else: more rows of the same group (compaction) */
+    w->last_group = group_id;
     for (uint32_t r0 = 0; r0 < nrows && rc == 0; r0 += QT_BLOCK_POINTS_MAX) {
         uint32_t n = nrows - r0 < QT_BLOCK_POINTS_MAX ? nrows - r0 : QT_BLOCK_POINTS_MAX;
         size_t bound = qt_block_ts_bound(n);

@@ -54,7 +54,10 @@ int qt_segw_create(struct qt_io *io, const char *tmp_path, int64_t shard_start_n
 /*
  * Add rows [0, nrows) of one group: ts strictly ascending, all inside the
  * writer's shard.  Copies what it keeps (keys); the arrays may be freed
- * after the call.  A group may be added once per writer.
+ * after the call.  A group may be added once per writer, or in several
+ * consecutive calls with ascending, non-overlapping time ranges (compaction
+ * streams a group in windows of QT_BLOCK_POINTS_MAX rows); a call may carry
+ * a subset of the group's columns.
  */
 int qt_segw_add_group(struct qt_segw *w, uint64_t group_id, const char *group_key,
                       uint32_t group_key_len, const int64_t *ts, uint32_t nrows,

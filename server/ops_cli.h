@@ -1,0 +1,28 @@
+/*
+ * ops_cli.h -- the operations subcommands of the qtdb binary (offline mode,
+ * --data DIR; design/ops.md "CLI"):
+ *
+ *   qtdb shards  --data DIR
+ *   qtdb compact --data DIR (--shard ID | --all) [--retention SPEC]
+ *   qtdb backup  --data DIR --to DIR [--incremental] [--copy]
+ *   qtdb restore --from DIR --data NEWDIR [--force]
+ *   qtdb verify  (--data DIR | --backup DIR) [--quarantine]
+ *   qtdb export  'MEASUREMENT[,tag=value...]' [--from T] [--to T]
+ *                --format lp|csv --data DIR
+ *
+ * Each returns the process exit code (0 ok, 1 failure or damage found,
+ * 2 usage).  Long operations draw a progress bar on stderr when it is a
+ * terminal and print a summary at the end; SIGINT stops them between steps,
+ * leaving the database consistent (exit 1, "interrupted").
+ */
+#ifndef QT_OPS_CLI_H
+#define QT_OPS_CLI_H
+
+int qt_cli_shards(int argc, char **argv);
+int qt_cli_compact(int argc, char **argv);
+int qt_cli_backup(int argc, char **argv);
+int qt_cli_restore(int argc, char **argv);
+int qt_cli_verify(int argc, char **argv);
+int qt_cli_export(int argc, char **argv);
+
+#endif
