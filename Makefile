@@ -111,6 +111,7 @@ run: all
 	./$(B)/qtdb serve
 
 bench: all $(BENCH_BIN)
+	@sh .ci/deps --bench || echo "bench: VictoriaMetrics missing; the side-by-side rows will be skipped"
 	@B=$(B) sh bench/run.sh
 
 # libFuzzer build: library and targets compiled by clang with the fuzzer
