@@ -13,14 +13,13 @@
  * Targets (design/bench.md): floats <= 12 bits/value (each field and the
  * average over all float fields), timestamps of regular series <= 2
  * bits/point, decode >= 300 M values/s/core, encode >= 100 M values/s/core.
- * Throughput is single-threaded, CLOCK_MONOTONIC, the median of RUNS timed
- * passes over all blocks of the kind after one warm-up pass (caches warm),
- * printed with its spread (max - min over the runs, relative to the median).
- * Two baselines run in the same process on the float data: memcpy of the
- * raw float64 bytes (speed reference on a noisy machine) and LZ4 on the raw
- * float64 bytes (what a general-purpose compressor gets without type
- * knowledge).  A MISS is reported, not fatal: exit status is 0 unless a
- * codec fails or a round trip differs (then 1).
+ * Throughput is single-threaded, CPU time of the thread (CLOCK_THREAD_CPUTIME_ID: values per second
+ * *per core*, robust to other load on a shared machine), the median of RUNS timed passes over all
+ * blocks of the kind after one warm-up pass (caches warm), printed with its spread (max - min over
+ * the runs, relative to the median). Two baselines run in the same process on the float data:
+ * memcpy of the raw float64 bytes (speed reference on a noisy machine) and LZ4 on the raw float64
+ * bytes (what a general-purpose compressor gets without type knowledge).  A MISS is reported, not
+ * fatal: exit status is 0 unless a codec fails or a round trip differs (then 1).
  *
  *   build/bench/bench_format [--values N] [--runs N]
  */
@@ -90,7 +89,7 @@ static double
 now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 

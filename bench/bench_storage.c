@@ -11,7 +11,8 @@
  *   resident bytes per series at 1M series      (catalog + last-value cache + tables)
  *
  * Environment: QT_BENCH_STATIONS (default 10000), QT_BENCH_HOURS (default 6),
- * QT_BENCH_DIR (default /tmp), QT_BENCH_RUNS (default 3).
+ * QT_BENCH_DIR (default /tmp), QT_BENCH_RUNS (default 3), QT_BENCH_ONLY=ingest to run
+ * only the single-writer ingest (for profiling).
  */
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
@@ -382,6 +383,10 @@ main(void)
     row("ingest, interval:1000, per CPU-second", median(cpu, runs) / 1e6, "Mpoints/cpu-s", 3, true);
     row("flush", median(fl, runs) / 1e6, "Mpoints/s", 3, true);
     row("bytes on disk per point after flush", disk, "B/point", 1.0, false);
+    if (getenv("QT_BENCH_ONLY") != NULL) {
+        rm_rf(dir);
+        return 0;
+    }
     double alw = run_always(dir);
     row("ingest, always, 4 writers (incl. generation)", alw / 1e6, "Mpoints/s", 1, true);
     uint64_t rp = 0;

@@ -108,10 +108,55 @@ run_ends_insert(int64_t *a, uint32_t cnt, int64_t v, bool less)
 /* The RUN_ENDS smallest values of v (ascending, with repeats) in lo[] and
  * the RUN_ENDS largest (descending) in hi[]; returns how many each holds. */
 static uint32_t
+run_ends_small(const int64_t *v, uint32_t m, int64_t mn, uint64_t span, uint32_t k, int64_t *lo,
+               int64_t *hi)
+{
+    static_assert(QT_CODEC_RUN_VALUES <= 255, "counts fit a byte");
+    /* Four interleaved histograms: consecutive equal values would otherwise
+     * serialise on one counter (store-to-load forwarding per increment). */
+    uint8_t cnt[4][256];
+    for (uint32_t h = 0; h < 4; h++)
+        memset(cnt[h], 0, (size_t)span + 1);
+    uint32_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+        cnt[0][(uint64_t)v[i] - (uint64_t)mn]++;
+        cnt[1][(uint64_t)v[i + 1] - (uint64_t)mn]++;
+        cnt[2][(uint64_t)v[i + 2] - (uint64_t)mn]++;
+        cnt[3][(uint64_t)v[i + 3] - (uint64_t)mn]++;
+    }
+    for (; i < m; i++)
+        cnt[0][(uint64_t)v[i] - (uint64_t)mn]++;
+    uint32_t j = 0;
+    for (uint64_t x = 0; j < k; x++) {
+        uint32_t c = (uint32_t)cnt[0][x] + cnt[1][x] + cnt[2][x] + cnt[3][x];
+        for (; c > 0 && j < k; c--)
+            lo[j++] = (int64_t)((uint64_t)mn + x);
+    }
+    j = 0;
+    for (uint64_t x = span; j < k; x--) {
+        uint32_t c = (uint32_t)cnt[0][x] + cnt[1][x] + cnt[2][x] + cnt[3][x];
+        for (; c > 0 && j < k; c--)
+            hi[j++] = (int64_t)((uint64_t)mn + x);
+    }
+    return k;
+}
+
+static uint32_t
 run_ends(const int64_t *v, uint32_t m, int64_t *lo, int64_t *hi)
 {
     qt_assert(m >= 1 && m <= QT_CODEC_RUN_VALUES);
     uint32_t k = m < RUN_ENDS ? m : RUN_ENDS;
+    /* Narrow runs (jittered deltas, counters, quantised readings): select
+     * the ends from a histogram, with no data-dependent branches per value.
+     * Same result as the insertion below. */
+    int64_t mn = v[0], mx = v[0];
+    for (uint32_t i = 1; i < m; i++) {
+        mn = v[i] < mn ? v[i] : mn;
+        mx = v[i] > mx ? v[i] : mx;
+    }
+    uint64_t span = (uint64_t)mx - (uint64_t)mn;
+    if (span < 256)
+        return run_ends_small(v, m, mn, span, k, lo, hi);
     for (uint32_t i = 0; i < k; i++) {
         run_ends_insert(lo, i, v[i], true);
         run_ends_insert(hi, i, v[i], false);
@@ -171,6 +216,14 @@ qt_codec_run_plan(const int64_t *v, uint32_t m, struct qt_codec_run *plan)
         .exc = 0,
         .bytes = 1 + qt_codec_varint_len(qt_zigzag64(lo[0])) + (uint32_t)qt_bp_bytes(m, w),
     };
+    /* Bound: no cut can pack narrower than [lo[k-1], hi[k-1]], and any cut
+     * costs at least 5 bytes of header (width, 1-byte base, count) and one
+     * 2-byte exception.  When even that cannot beat the plain run, skip the
+     * search: the result is the same, found in O(1) (most jittered runs). */
+    uint32_t wmin =
+        lo[k - 1] > hi[k - 1] ? 0 : qt_bp_width((uint64_t)hi[k - 1] - (uint64_t)lo[k - 1]);
+    if (5 + qt_bp_bytes(m, wmin) >= plan->bytes)
+        return;
     for (uint32_t a = 0; a < k; a++) {
         for (uint32_t b = 0; b < k; b++) {
             if (lo[a] > hi[b] || (a == 0 && b == 0))

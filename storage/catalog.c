@@ -70,87 +70,59 @@ static_assert(QT_CATALOG_WRITE_BUF >= QT_CATREC_SIZE_MAX, "write buffer holds a 
  * Plain POSIX for now; the lead switches these to storage/io.h. */
 
 static int
-cat_io_open(const char *path, int *fd, uint64_t *size)
+cat_io_open(struct qt_io *io, const char *path, int *fd, uint64_t *size)
 {
-    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (f < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(f, &st) != 0) {
-        int rc = -errno;
-        close(f);
+    int f = -1;
+    int rc = qt_io_open(io, path, O_RDWR | O_CREAT, 0644, &f);
+    if (rc == 0)
+        rc = qt_io_size(io, f, size);
+    if (rc != 0) {
+        if (f >= 0)
+            qt_io_close(io, f);
         return rc;
     }
     *fd = f;
-    *size = (uint64_t)st.st_size;
     return 0;
 }
 
 /* Read up to len bytes at off; *got < len only at end of file. */
 static int
-cat_io_read(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+cat_io_read(struct qt_io *io, int fd, void *buf, size_t len, uint64_t off, size_t *got)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        done += (size_t)n;
-    }
-    *got = done;
+    int64_t n = qt_io_pread(io, fd, buf, len, off);
+    *got = 0;
+    if (n < 0)
+        return (int)n;
+    *got = (size_t)n;
     return 0;
 }
 
 static int
-cat_io_write(int fd, const void *buf, size_t len, uint64_t off)
+cat_io_write(struct qt_io *io, int fd, const void *buf, size_t len, uint64_t off)
 {
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            return -EIO;
-        done += (size_t)n;
-    }
-    return 0;
+    return qt_io_pwrite(io, fd, buf, len, off);
 }
 
-/* fdatasync the file (dir == NULL) or fsync directory dir. */
+/* fdatasync the file (dir == NULL) or fsync directory dir.  Never retried. */
 static int
-cat_io_sync(int fd, const char *dir)
+cat_io_sync(struct qt_io *io, int fd, const char *dir)
 {
-    if (dir == NULL)
-        return fdatasync(fd) != 0 ? -errno : 0;
-    int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0)
-        return -errno;
-    int rc = fsync(d) != 0 ? -errno : 0;
-    close(d);
-    return rc;
+    return dir == NULL ? qt_io_fdatasync(io, fd) : qt_io_fsync_dir(io, dir);
 }
 
 static int
-cat_io_truncate(int fd, uint64_t size)
+cat_io_truncate(struct qt_io *io, int fd, uint64_t size)
 {
-    if (ftruncate(fd, (off_t)size) != 0)
-        return -errno;
-    return cat_io_sync(fd, NULL);
+    int rc = qt_io_ftruncate(io, fd, size);
+    return rc != 0 ? rc : cat_io_sync(io, fd, NULL);
 }
 
 /* Replace path with tmp (rename), then make the rename durable. */
 static int
-cat_io_replace(const char *tmp, const char *path, const char *dir)
+cat_io_replace(struct qt_io *io, const char *tmp, const char *path, const char *dir)
 {
-    if (rename(tmp, path) != 0)
-        return -errno;
-    return cat_io_sync(-1, dir);
+    int rc = qt_io_rename(io, tmp, path);
+    return rc != 0 ? rc : cat_io_sync(io, -1, dir);
 }
 
 /* ==== reader slots and the lock-free key table ========================== */
@@ -558,7 +530,7 @@ log_flush(struct qt_catalog *c)
 {
     if (c->wlen == 0)
         return 0;
-    int rc = cat_io_write(c->fd, c->wbuf, c->wlen, c->end);
+    int rc = cat_io_write(c->io, c->fd, c->wbuf, c->wlen, c->end);
     if (rc != 0) {
         cat_set_failed(c, rc, "write");
         return rc;
@@ -734,7 +706,7 @@ qt_catalog_sync(struct qt_catalog *c)
     if (atomic_load(&c->failed) != 0) {
         rc = cat_failed_error();
     } else if ((rc = log_flush(c)) == 0 && c->synced != c->end) {
-        rc = cat_io_sync(c->fd, NULL);
+        rc = cat_io_sync(c->io, c->fd, NULL);
         if (rc != 0)
             cat_set_failed(c, rc, "fdatasync");
         else
@@ -765,6 +737,7 @@ qt_catalog_failed(const struct qt_catalog *c)
 /* ==== replay ============================================================= */
 
 struct cat_reader {
+    struct qt_io *io;
     int fd;
     uint8_t *buf;  /* QT_CATALOG_READ_BUF */
     uint64_t base; /* file offset of buf[0] */
@@ -783,7 +756,7 @@ rd_window(struct cat_reader *r, uint64_t off, size_t need, const uint8_t **p, si
         size_t n =
             r->size - off < QT_CATALOG_READ_BUF ? (size_t)(r->size - off) : QT_CATALOG_READ_BUF;
         size_t got;
-        int rc = cat_io_read(r->fd, r->buf, n, off, &got);
+        int rc = cat_io_read(r->io, r->fd, r->buf, n, off, &got);
         if (rc != 0)
             return rc;
         if (got < want)
@@ -848,7 +821,7 @@ cat_replay_bad(struct qt_catalog *c, struct cat_reader *r, uint64_t *off,
                next == r->size ? "" : ", with valid but unsynced records");
         rep->tail_offset = *off;
         rep->tail_bytes = r->size - *off;
-        if ((rc = cat_io_truncate(r->fd, *off)) != 0)
+        if ((rc = cat_io_truncate(r->io, r->fd, *off)) != 0)
             return rc;
         r->size = *off;
         return 0;
@@ -922,11 +895,11 @@ cat_rewrite(struct qt_catalog *c)
     snprintf(tmp, tlen, "%s.tmp", c->path);
     int fd = -1;
     uint64_t size, off = QT_CATREC_HEADER_SIZE;
-    int rc = cat_io_open(tmp, &fd, &size);
+    int rc = cat_io_open(c->io, tmp, &fd, &size);
     if (rc == 0)
-        rc = cat_io_truncate(fd, 0);
+        rc = cat_io_truncate(c->io, fd, 0);
     if (rc == 0 && (rc = qt_catrec_header_encode(c->wbuf, QT_CATALOG_WRITE_BUF)) == 0)
-        rc = cat_io_write(fd, c->wbuf, QT_CATREC_HEADER_SIZE, 0);
+        rc = cat_io_write(c->io, fd, c->wbuf, QT_CATREC_HEADER_SIZE, 0);
     uint32_t n = atomic_load(&c->nseries);
     for (uint32_t sid = 0; rc == 0 && sid < n; sid++) {
         const struct cat_series *s = cat_series_at(c, sid);
@@ -937,7 +910,7 @@ cat_rewrite(struct qt_catalog *c)
                               .key = s->key};
         size_t len;
         if (c->wlen + qt_catrec_size(s->key_len) > QT_CATALOG_WRITE_BUF) {
-            rc = cat_io_write(fd, c->wbuf, c->wlen, off);
+            rc = cat_io_write(c->io, fd, c->wbuf, c->wlen, off);
             off += c->wlen;
             c->wlen = 0;
         }
@@ -945,18 +918,18 @@ cat_rewrite(struct qt_catalog *c)
                                               &len)) == 0)
             c->wlen += len;
     }
-    if (rc == 0 && (rc = cat_io_write(fd, c->wbuf, c->wlen, off)) == 0)
+    if (rc == 0 && (rc = cat_io_write(c->io, fd, c->wbuf, c->wlen, off)) == 0)
         off += c->wlen;
     c->wlen = 0;
-    if (rc == 0 && (rc = cat_io_sync(fd, NULL)) == 0 &&
-        (rc = cat_io_replace(tmp, c->path, c->dir)) == 0) {
-        close(c->fd);
+    if (rc == 0 && (rc = cat_io_sync(c->io, fd, NULL)) == 0 &&
+        (rc = cat_io_replace(c->io, tmp, c->path, c->dir)) == 0) {
+        qt_io_close(c->io, c->fd);
         c->fd = fd;
         fd = -1;
         c->end = c->synced = off;
     }
     if (fd >= 0) {
-        close(fd);
+        qt_io_close(c->io, fd);
         unlink(tmp);
     }
     qt_free(tmp);
@@ -1003,7 +976,9 @@ cat_destroy(struct qt_catalog *c)
     pthread_rwlock_destroy(&c->idx_lock);
     pthread_mutex_destroy(&c->wlock);
     if (c->fd >= 0)
-        close(c->fd);
+        qt_io_close(c->io, c->fd);
+    if (c->own_io)
+        qt_io_destroy(c->io);
     qt_free(c->wbuf);
     qt_free(c->rd_raw);
     qt_free(c->path);
@@ -1060,6 +1035,19 @@ cat_alloc(const char *dir, const struct qt_catalog_opts *opts, struct qt_catalog
     if (c == NULL)
         return qt_fail(QT_ENOMEM, "catalog: out of memory");
     c->fd = -1;
+    /* All file I/O goes through storage/io.h, so the engine's backend (and the
+     * fault backend in tests) covers the catalog too; standalone users get a
+     * private posix handle. */
+    if (opts != NULL && opts->io != NULL) {
+        c->io = opts->io;
+    } else {
+        int iorc = qt_io_create(QT_IO_POSIX, NULL, &c->io);
+        if (iorc != 0) {
+            qt_free(c);
+            return iorc;
+        }
+        c->own_io = true;
+    }
     c->last.gid = QT_CATMEM_NONE;
     pthread_mutex_init(&c->wlock, NULL);
     pthread_rwlock_init(&c->idx_lock, NULL);
@@ -1091,16 +1079,16 @@ cat_create_file(struct qt_catalog *c, uint64_t size)
     int rc = qt_catrec_header_encode(hdr, sizeof(hdr));
     qt_assert(rc == 0);
     if (size > 0) {
-        if ((rc = cat_io_read(c->fd, old, (size_t)size, 0, &got)) != 0)
+        if ((rc = cat_io_read(c->io, c->fd, old, (size_t)size, 0, &got)) != 0)
             return rc;
         if (got != size || memcmp(old, hdr, (size_t)size) != 0)
             return qt_fail(QT_EMAGIC, "catalog: file shorter than a header and not a torn one");
         qt_log(QT_LOG_WARN, "catalog: %s: rewriting torn header (%llu bytes)", c->path,
                (unsigned long long)size);
     }
-    if ((rc = cat_io_truncate(c->fd, 0)) != 0 ||
-        (rc = cat_io_write(c->fd, hdr, sizeof(hdr), 0)) != 0 ||
-        (rc = cat_io_sync(c->fd, NULL)) != 0 || (rc = cat_io_sync(-1, c->dir)) != 0)
+    if ((rc = cat_io_truncate(c->io, c->fd, 0)) != 0 ||
+        (rc = cat_io_write(c->io, c->fd, hdr, sizeof(hdr), 0)) != 0 ||
+        (rc = cat_io_sync(c->io, c->fd, NULL)) != 0 || (rc = cat_io_sync(c->io, -1, c->dir)) != 0)
         return rc;
     c->end = c->synced = QT_CATREC_HEADER_SIZE;
     return 0;
@@ -1109,7 +1097,7 @@ cat_create_file(struct qt_catalog *c, uint64_t size)
 static int
 cat_load(struct qt_catalog *c, uint64_t size, struct qt_catalog_report *rep)
 {
-    struct cat_reader r = {.fd = c->fd, .size = size};
+    struct cat_reader r = {.io = c->io, .fd = c->fd, .size = size};
     r.buf = qt_malloc(QT_CATALOG_READ_BUF);
     if (r.buf == NULL)
         return qt_fail(QT_ENOMEM, "catalog: out of memory (replay buffer)");
@@ -1151,7 +1139,7 @@ qt_catalog_open(const char *dir, const struct qt_catalog_opts *opts, struct qt_c
     uint64_t size = 0;
     int rc = cat_alloc(dir, opts, &c);
     if (rc == 0)
-        rc = cat_io_open(c->path, &c->fd, &size);
+        rc = cat_io_open(c->io, c->path, &c->fd, &size);
     if (rc == 0 && size < QT_CATREC_HEADER_SIZE)
         rc = cat_create_file(c, size);
     else if (rc == 0)
@@ -1181,7 +1169,7 @@ qt_catalog_close(struct qt_catalog *c)
         return 0;
     int rc = atomic_load(&c->failed);
     if (rc == 0 && (rc = log_flush(c)) == 0 && c->synced != c->end) {
-        rc = cat_io_sync(c->fd, NULL);
+        rc = cat_io_sync(c->io, c->fd, NULL);
         if (rc != 0)
             qt_log(QT_LOG_ERROR, "catalog: fdatasync %s at close: %s", c->path, qt_strerror(rc));
     }

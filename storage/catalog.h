@@ -29,6 +29,7 @@
 #define QT_CATALOG_H
 
 #include "format/codec.h"
+#include "storage/io.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,6 +61,8 @@ struct qt_catalog_report {
 
 struct qt_catalog_opts {
     unsigned flags; /* QT_CATALOG_SALVAGE */
+    /* I/O handle for the log (not owned); NULL = a private posix handle. */
+    struct qt_io *io;
     /* Series limit; 0 = QT_CATALOG_SERIES_MAX. */
     uint32_t series_max;
     /* Test hook: when set, series and group ids are hash_override(arg, key,

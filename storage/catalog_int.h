@@ -15,6 +15,7 @@
 #define QT_CATALOG_INT_H
 
 #include "catalog.h"
+#include "storage/io.h"
 #include "catmem.h"
 #include "format/qt_limits.h"
 #include "format/serieskey.h"
@@ -152,6 +153,8 @@ struct qt_catalog {
     /* log file */
     char *dir;
     char *path;
+    struct qt_io *io; /* not owned unless own_io */
+    bool own_io;
     int fd;
     uint64_t end;    /* file offset where the write buffer starts */
     uint64_t synced; /* bytes known durable */

@@ -464,7 +464,8 @@ db_open_storage(struct qt_db *db)
         rc = db_read_manifest(db, &ms);
     if (rc == 0 && !db->opts.read_only)
         db_clean_strays(db, ms, db->mhdr.n_segments);
-    struct qt_catalog_opts co = {.series_max = db->opts.series_max,
+    struct qt_catalog_opts co = {.io = db->io,
+                                 .series_max = db->opts.series_max,
                                  .durable_size = db->mhdr.catalog_bytes};
     if (rc == 0)
         rc = qt_catalog_open(db->dir, &co, &db->cat);
