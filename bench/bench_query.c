@@ -14,8 +14,9 @@
  * for `last`.  Every query runs in this thread (one core), output to a
  * byte-counting sink, QT_BENCH_RUNS timed runs (default 7) after one
  * warm-up; rates use the thread's CPU time, latencies wall time.
- * Environment: QT_BENCH_DIR (default /tmp); QT_BENCH_LOOP="query" runs only
- * that query (for profiling).
+ * Environment: QT_BENCH_DIR (default /tmp); QT_BENCH_FLUSH_HOURS (default 1:
+ * blocks of about an hour; 24 gives blocks of up to QT_BLOCK_POINTS_MAX);
+ * QT_BENCH_LOOP="query" runs only that query (for profiling).
  */
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
@@ -161,8 +162,8 @@ open_db(const char *dir)
     return db;
 }
 
-/* Ingest cfg's stream in arrival order, flushing after each hour of
- * arrivals; returns the points written. */
+/* Ingest cfg's stream in arrival order, flushing after every
+ * QT_BENCH_FLUSH_HOURS of arrivals; returns the points written. */
 static uint64_t
 load(struct qt_db *db, const struct qt_city_config *cfg)
 {
@@ -172,14 +173,15 @@ load(struct qt_db *db, const struct qt_city_config *cfg)
         exit(1);
     b->n = 0;
     uint64_t points = 0;
-    int64_t next_flush = cfg->start_ns + HOUR_NS;
+    int64_t every = (int64_t)env_u32("QT_BENCH_FLUSH_HOURS", 1) * HOUR_NS;
+    int64_t next_flush = cfg->start_ns + every;
     struct qt_city_point p;
     while (qt_city_next(g, &p) == 1) {
         if (p.arrival_ns >= next_flush) {
             batch_write(db, b);
             if (qt_db_flush(db) != 0)
                 exit(1);
-            next_flush += HOUR_NS;
+            next_flush += every;
         }
         batch_add(b, &p);
         points += p.nfields;
@@ -335,10 +337,10 @@ main(void)
     struct qt_db *db = open_db(dir);
     double t0 = wall_s();
     uint64_t pts = load(db, &cfg);
-    printf("bench_query: %llu series, %llu points over %u h, loaded and flushed hourly in %.1f s; "
-           "medians of %d runs, one thread\n",
+    printf("bench_query: %llu series, %llu points over %u h, flushed every %u h, loaded in %.1f "
+           "s; medians of %d runs, one thread\n",
            (unsigned long long)qt_city_series_count(&cfg), (unsigned long long)pts,
-           env_u32("QT_BENCH_HOURS", 24), wall_s() - t0, runs);
+           env_u32("QT_BENCH_HOURS", 24), env_u32("QT_BENCH_FLUSH_HOURS", 1), wall_s() - t0, runs);
     const char *loop = getenv("QT_BENCH_LOOP"); /* profiling: run one query many times */
     if (loop != NULL) {
         struct timing t;

@@ -86,10 +86,12 @@ run_q(struct qt_db *db, const char *text, enum qt_out_format fmt, struct outbuf 
 static struct qt_db *
 open_db(const char *dir, int64_t shard_ns)
 {
+    /* no fsync: these tests are about answers, not durability */
     struct qt_db_opts o = {.dir = dir,
                            .io_kind = qt_test_io_kind(),
                            .no_background = true,
-                           .shard_duration_ns = shard_ns};
+                           .shard_duration_ns = shard_ns,
+                           .fsync = QT_FSYNC_NONE};
     struct qt_db *db = NULL;
     int rc = qt_db_open(&o, &db);
     if (rc != 0)
@@ -2087,4 +2089,36 @@ TEST(end_of_time_points)
                             "9223372036854775807\n"));
     }
     (void)qt_db_close(db); /* its flush fails on the INT64_MAX shard: see above */
+}
+
+/* Local-day buckets across Europe/Berlin's 23- and 25-hour days, with fill
+ * walking the same buckets. */
+TEST(tz_buckets_follow_dst)
+{
+    struct qt_db *db = open_db(qt_test_dir(), 0);
+    CHECK(db != NULL);
+    const int64_t mar28 = 1774656000000000000ll; /* 2026-03-28T00:00:00Z */
+    for (int h = 0; h < 96; h++)
+        CHECK_OK(put(db, "m,t=a", "v", mar28 + h * HOUR, QT_VT_FLOAT, 1, 0, NULL));
+    const int64_t oct24 = 1792800000000000000ll; /* 2026-10-24T00:00:00Z */
+    for (int h = 0; h < 72; h++)
+        CHECK_OK(put(db, "m,t=b", "v", oct24 + h * HOUR, QT_VT_FLOAT, 1, 0, NULL));
+    CHECK_OK(expect_out(db,
+                        "m.v{t=\"a\"} [2026-03-27T00:00:00Z, 2026-04-01T00:00:00Z) | count by 1d "
+                        "tz \"Europe/Berlin\" | fill(0)",
+                        QT_OUT_CSV,
+                        "time,count\n"
+                        "2026-03-26T23:00:00Z,0\n"  /* the 27th: before the data */
+                        "2026-03-27T23:00:00Z,23\n" /* the 28th: from 00:00Z */
+                        "2026-03-28T23:00:00Z,23\n" /* the 29th: 23 hours */
+                        "2026-03-29T22:00:00Z,24\n"
+                        "2026-03-30T22:00:00Z,24\n"
+                        "2026-03-31T22:00:00Z,2\n"));
+    CHECK_OK(expect_out(db, "m.v{t=\"b\"} | count by 1d tz \"Europe/Berlin\"", QT_OUT_CSV,
+                        "time,count\n"
+                        "2026-10-23T22:00:00Z,22\n"
+                        "2026-10-24T22:00:00Z,25\n" /* the 25th: 25 hours */
+                        "2026-10-25T23:00:00Z,24\n"
+                        "2026-10-26T23:00:00Z,1\n"));
+    CHECK_OK(qt_db_close(db));
 }
