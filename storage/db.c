@@ -43,10 +43,24 @@ db_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+bool
+db_ts_storable(int64_t ts, int64_t dur)
+{
+    qt_assert(dur > 0);
+    /* The shard [start, start + dur) must be representable: start >=
+     * INT64_MIN (floor division stays in range) and start + dur does not
+     * overflow.  That excludes one shard's worth at each end of int64
+     * (before 1677-09-22 and after 2262-04-10 with day shards). */
+    if (ts < INT64_MIN + dur)
+        return false;
+    return ts < (INT64_MAX / dur) * dur;
+}
+
 int64_t
 db_shard_start(int64_t ts, int64_t dur)
 {
     qt_assert(dur > 0);
+    qt_assert(db_ts_storable(ts, dur));
     int64_t q = ts / dur;
     if (ts % dur != 0 && ts < 0)
         q--;
@@ -586,6 +600,9 @@ db_resolve_line(struct qt_db *db, const struct qt_batch_line *l, uint32_t *sids)
     int rc = qt_batch_line_check(l);
     if (rc != 0)
         return rc;
+    if (!db_ts_storable(l->ts, db->mhdr.shard_duration_ns))
+        return qt_fail(QT_ELIMIT, "timestamp outside the storable range (1677-09-22 .. 2262-04-10 "
+                                  "with day shards)");
     uint32_t gid = UINT32_MAX;
     for (uint32_t k = 0; k < l->n_fields; k++) {
         int n = db_series_key(l, &l->fields[k], key, QT_SERIES_KEY_MAX);

@@ -97,7 +97,10 @@ void db_set_readonly(struct qt_db *db, const char *reason);
 bool db_is_readonly(struct qt_db *db);
 int64_t db_now_ms(void);
 
-/* Shard arithmetic: start of the shard holding ts (floor division). */
+/* Shard arithmetic.  db_ts_storable: ts lies in a shard whose bounds fit
+ * int64 (writes outside are rejected, so flush never meets them).
+ * db_shard_start: start of the shard holding a storable ts (floor division). */
+bool db_ts_storable(int64_t ts, int64_t dur);
 int64_t db_shard_start(int64_t ts, int64_t dur);
 int db_shard_dir(const struct qt_db *db, int64_t shard_start, char *out, size_t cap);
 int db_seg_path(const struct qt_db *db, int64_t shard_start, uint64_t seq, const char *suffix,

@@ -19,6 +19,7 @@
  */
 #include "scan.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,9 +196,13 @@ qt_scan_open(struct qt_db *db, uint32_t sid, const struct qt_scan_opts *o, struc
     int rc = qt_catalog_series_info(qt_db_catalog(db), sid, &si);
     if (rc != 0)
         return rc;
-    struct qt_scan *s = qt_calloc(1, sizeof(*s));
+    /* Only the bookkeeping is zeroed: the 128 KiB output arrays are written
+     * before they are read, and zeroing them cost a page-faulting memset on
+     * every scan (half the CPU of a statistics-only aggregate). */
+    struct qt_scan *s = qt_malloc(sizeof(*s));
     if (s == NULL)
         return QT_ENOMEM;
+    memset(s, 0, offsetof(struct qt_scan, out_ts));
     s->db = db;
     s->o = *o;
     s->vtype = si.vtype;
@@ -377,7 +382,8 @@ emit_mem(struct qt_scan *s, int64_t limit, uint32_t *n)
     int rc = 0;
     while (rc == 0 && s->mi < s->nmem && s->mts[s->mi] < limit && *n < QT_BLOCK_POINTS_MAX) {
         union qt_value v = s->mvals[s->mi];
-        rc = emit(s, (*n)++, s->mts[s->mi], v, s->marena + (s->vtype == QT_VT_STRING ? v.s.off : 0));
+        const char *sp = s->vtype == QT_VT_STRING ? s->marena + v.s.off : NULL;
+        rc = emit(s, (*n)++, s->mts[s->mi], v, sp);
         s->mi++;
         s->cnt.mem_points++;
     }
@@ -413,7 +419,7 @@ merge_step(struct qt_scan *s, uint32_t *n, int *rc)
     const char *sp = NULL;
     if (mem) {
         v = s->mvals[s->mi];
-        sp = s->marena + (s->vtype == QT_VT_STRING ? v.s.off : 0);
+        sp = s->vtype == QT_VT_STRING ? s->marena + v.s.off : NULL;
     }
     for (uint32_t i = 0; i < s->nsrcs; i++) {
         struct scan_src *src = &s->srcs[i];

@@ -314,6 +314,32 @@ TEST(bad_lines_rejected_good_lines_stored)
     CHECK_OK(qt_db_close(db));
 }
 
+TEST(timestamps_at_the_ends_of_int64_are_rejected_not_fatal)
+{
+    const char *dir = qt_test_dir();
+    struct qt_db *db = open_db(dir, NULL, 0);
+    CHECK(db != NULL);
+    struct qt_batch_field f = {.name = "v", .name_len = 1, .vtype = QT_VT_FLOAT, .v.f = 1};
+    struct qt_batch_line l[4] = {
+        {.key = "m", .key_len = 1, .ts = INT64_MAX, .n_fields = 1, .fields = &f},
+        {.key = "m", .key_len = 1, .ts = INT64_MIN, .n_fields = 1, .fields = &f},
+        {.key = "m", .key_len = 1, .ts = INT64_MAX - 86400000000000ll / 2, .n_fields = 1,
+         .fields = &f},
+        {.key = "m", .key_len = 1, .ts = T0, .n_fields = 1, .fields = &f},
+    };
+    struct rejects r = {0};
+    struct qt_write_result res;
+    CHECK_OK(qt_db_write(db, l, 4, on_reject, &r, &res));
+    CHECK_EQ(res.lines_ok, 1);
+    CHECK_EQ(r.n, 3);
+    CHECK_EQ(r.code[0], QT_ELIMIT);
+    CHECK_OK(qt_db_flush(db)); /* the stored point flushes; nothing went read-only */
+    struct qt_db_health h;
+    qt_db_health(db, &h);
+    CHECK(!h.read_only);
+    CHECK_OK(qt_db_close(db));
+}
+
 TEST(last_after_reopen_sees_segments_and_late_wal)
 {
     const char *dir = qt_test_dir();
