@@ -95,7 +95,8 @@
 
 /* Largest WAL file replay accepts: rotation size + one group + one record.
  * A larger file is not one qtdb wrote. */
-#define QT_WAL_FILE_READ_MAX (QT_WAL_FILE_BYTES_DEFAULT + QT_WAL_GROUP_BYTES_MAX + QT_WAL_RECORD_MAX)
+#define QT_WAL_FILE_READ_MAX                                                                       \
+    (QT_WAL_FILE_BYTES_DEFAULT + QT_WAL_GROUP_BYTES_MAX + QT_WAL_RECORD_MAX)
 
 /* Longest "interval:MS" fsync period.  Beyond a minute the policy is "none"
  * in all but name; operators should say so explicitly. */
@@ -221,7 +222,7 @@
  * finds the others busy).  8 covers WAL writer + flush + a few query
  * threads on small machines; the ceiling bounds fds and locked memory. */
 #define QT_IO_URING_RINGS_DEFAULT 8u
-#define QT_IO_URING_RINGS_MAX 64u
+#define QT_IO_URING_RINGS_MAX     64u
 
 /* Requests in one qt_io_pread_batch/pwrite_batch call.  A scan reads a few
  * hundred blocks per step; beyond this the caller should stream. */
@@ -282,7 +283,7 @@
 
 /* Matchers in one selection and values in one IN list: far beyond any
  * dashboard query; bounds the work one request can ask for. */
-#define QT_CATALOG_MATCHERS_MAX 64u
+#define QT_CATALOG_MATCHERS_MAX  64u
 #define QT_CATALOG_IN_VALUES_MAX 65536u
 
 /* Longest regex pattern in a selection (PCRE2 compile cost is linear). */

@@ -15,10 +15,10 @@
 #define QT_CATALOG_INT_H
 
 #include "catalog.h"
-#include "storage/io.h"
 #include "catmem.h"
 #include "format/qt_limits.h"
 #include "format/serieskey.h"
+#include "storage/io.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

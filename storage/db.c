@@ -15,6 +15,12 @@
  *   7. open a new WAL file and start the flusher.
  */
 #include "db_int.h"
+#include "format/qt_alloc.h"
+#include "format/qt_assert.h"
+#include "format/qt_err.h"
+#include "format/qt_limits.h"
+#include "format/qt_log.h"
+#include "format/wal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,13 +33,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "format/qt_alloc.h"
-#include "format/qt_assert.h"
-#include "format/qt_err.h"
-#include "format/qt_limits.h"
-#include "format/qt_log.h"
-#include "format/wal.h"
 
 int64_t
 db_now_ms(void)
@@ -280,8 +279,8 @@ db_listed(const struct qt_manifest_seg *segs, uint32_t n, int64_t shard, uint64_
 
 /* Remove files in one shard directory that the manifest does not list. */
 static void
-db_clean_shard(struct qt_db *db, const char *sdir, int64_t shard, const struct qt_manifest_seg *segs,
-               uint32_t n)
+db_clean_shard(struct qt_db *db, const char *sdir, int64_t shard,
+               const struct qt_manifest_seg *segs, uint32_t n)
 {
     DIR *d = opendir(sdir);
     if (d == NULL)
@@ -355,8 +354,8 @@ db_open_segments(struct qt_db *db, const struct qt_manifest_seg *ms, uint32_t n,
             rc = qt_segr_open(db->io, s->path, ms[i].file_bytes, &s->r);
         if (rc != 0) {
             /* Keep the entry (the MANIFEST still lists it) but serve without it. */
-            qt_log(QT_LOG_ERROR, "db: segment %s unreadable (%s: %s); serving without it",
-                   s->path, qt_strerror(rc), qt_err_detail());
+            qt_log(QT_LOG_ERROR, "db: segment %s unreadable (%s: %s); serving without it", s->path,
+                   qt_strerror(rc), qt_err_detail());
             s->r = NULL;
             db->damaged++;
         }
@@ -478,9 +477,8 @@ db_open_storage(struct qt_db *db)
         rc = db_read_manifest(db, &ms);
     if (rc == 0 && !db->opts.read_only)
         db_clean_strays(db, ms, db->mhdr.n_segments);
-    struct qt_catalog_opts co = {.io = db->io,
-                                 .series_max = db->opts.series_max,
-                                 .durable_size = db->mhdr.catalog_bytes};
+    struct qt_catalog_opts co = {
+        .io = db->io, .series_max = db->opts.series_max, .durable_size = db->mhdr.catalog_bytes};
     if (rc == 0)
         rc = qt_catalog_open(db->dir, &co, &db->cat);
     if (rc == 0)
@@ -608,8 +606,8 @@ db_resolve_line(struct qt_db *db, const struct qt_batch_line *l, uint32_t *sids)
         int n = db_series_key(l, &l->fields[k], key, QT_SERIES_KEY_MAX);
         if (n < 0)
             return n;
-        rc = qt_catalog_get_or_create(db->cat, (const uint8_t *)key, (size_t)n,
-                                      l->fields[k].vtype, &sids[k]);
+        rc = qt_catalog_get_or_create(db->cat, (const uint8_t *)key, (size_t)n, l->fields[k].vtype,
+                                      &sids[k]);
         if (rc != 0)
             return rc;
         struct qt_catalog_series si;
@@ -654,8 +652,7 @@ db_apply(struct qt_db *db, struct qt_memtable *m, uint64_t seq, const struct qt_
         if (rc != 0)
             return rc;
         for (uint32_t k = 0; k < l->n_fields; k++)
-            qt_lc_observe(db->lc, cells[k].sid, l->ts, cells[k].vtype, &cells[k].v,
-                          &cells[k].str);
+            qt_lc_observe(db->lc, cells[k].sid, l->ts, cells[k].vtype, &cells[k].v, &cells[k].str);
         off += l->n_fields;
     }
     return 0;
@@ -727,8 +724,8 @@ db_commit(struct qt_db *db, const struct qt_batch_line *lines, uint32_t n, const
 #define DB_RECORD_TARGET (QT_WAL_PAYLOAD_MAX / 2)
 
 int
-qt_db_write(struct qt_db *db, const struct qt_batch_line *lines, uint32_t n,
-            qt_db_reject_fn reject, void *arg, struct qt_write_result *res)
+qt_db_write(struct qt_db *db, const struct qt_batch_line *lines, uint32_t n, qt_db_reject_fn reject,
+            void *arg, struct qt_write_result *res)
 {
     qt_assert(db != NULL);
     qt_assert(n == 0 || lines != NULL);

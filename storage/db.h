@@ -21,33 +21,34 @@
 #ifndef QT_DB_H
 #define QT_DB_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "format/batch.h"
 #include "storage/catalog.h"
 #include "storage/io.h"
 #include "storage/wallog.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct qt_db;
 struct qt_retention_rule; /* storage/retention.h */
 
 struct qt_db_opts {
     const char *dir;
-    enum qt_io_kind io_kind;         /* auto, uring, posix */
-    struct qt_io *io;                /* optional, not owned: use this handle (tests) */
-    enum qt_fsync_policy fsync;      /* default always */
-    uint32_t fsync_interval_ms;      /* for QT_FSYNC_INTERVAL */
-    size_t mem_budget_bytes;         /* memtable budget; 0 = QT_MEM_BUDGET_DEFAULT */
-    uint32_t flush_age_ms;           /* flush data older than this; 0 = QT_FLUSH_AGE_DEFAULT_MS */
-    int64_t shard_duration_ns;       /* new databases; 0 = QT_SHARD_DURATION_DEFAULT */
-    uint32_t series_max;             /* 0 = catalog default */
-    bool read_only;                  /* inspect only: no WAL truncation, no writes */
-    bool no_background;              /* tests: no flusher thread (flush explicitly) */
+    enum qt_io_kind io_kind;    /* auto, uring, posix */
+    struct qt_io *io;           /* optional, not owned: use this handle (tests) */
+    enum qt_fsync_policy fsync; /* default always */
+    uint32_t fsync_interval_ms; /* for QT_FSYNC_INTERVAL */
+    size_t mem_budget_bytes;    /* memtable budget; 0 = QT_MEM_BUDGET_DEFAULT */
+    uint32_t flush_age_ms;      /* flush data older than this; 0 = QT_FLUSH_AGE_DEFAULT_MS */
+    int64_t shard_duration_ns;  /* new databases; 0 = QT_SHARD_DURATION_DEFAULT */
+    uint32_t series_max;        /* 0 = catalog default */
+    bool read_only;             /* inspect only: no WAL truncation, no writes */
+    bool no_background;         /* tests: no flusher thread (flush explicitly) */
     /* Operations (storage/ops.h, design/ops.md). */
-    uint32_t compact_idle_ms; /* auto-compact a shard idle this long; 0 = QT_COMPACT_IDLE_DEFAULT_MS */
-    bool no_auto_ops;         /* no background compaction / retention thread */
+    uint32_t
+        compact_idle_ms; /* auto-compact a shard idle this long; 0 = QT_COMPACT_IDLE_DEFAULT_MS */
+    bool no_auto_ops;    /* no background compaction / retention thread */
     const struct qt_retention_rule *retention; /* copied at open; NULL: keep forever */
     uint32_t n_retention;
 };

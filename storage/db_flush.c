@@ -19,11 +19,6 @@
  * Any failure puts the engine in read-only mode; the frozen memtable stays
  * readable and the WAL keeps its records, so a restart recovers everything.
  */
-#include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-
 #include "db_int.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
@@ -31,6 +26,11 @@
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
 #include "storage/segwriter.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 struct flush_shard {
     int64_t start;
@@ -122,9 +122,12 @@ flush_group_rows(struct flush_ctx *f, uint32_t gid, const struct qt_mem_group_ro
         rc = qt_catalog_series_info(f->db->cat, rows->cols[c].sid, &si);
         if (rc != 0)
             return rc;
-        all[c] = (struct qt_segw_col){.series_id = si.id, .vtype = si.vtype,
-                                      .key = (const char *)si.key, .key_len = si.key_len,
-                                      .group_len = si.group_len, .arena = rows->arena};
+        all[c] = (struct qt_segw_col){.series_id = si.id,
+                                      .vtype = si.vtype,
+                                      .key = (const char *)si.key,
+                                      .key_len = si.key_len,
+                                      .group_len = si.group_len,
+                                      .arena = rows->arena};
     }
     int64_t dur = f->db->mhdr.shard_duration_ns;
     for (uint32_t r0 = 0; r0 < rows->nrows && rc == 0;) {
@@ -137,8 +140,8 @@ flush_group_rows(struct flush_ctx *f, uint32_t gid, const struct qt_mem_group_ro
         if (k > 0)
             rc = flush_writer(f, start, &w);
         if (rc == 0 && k > 0)
-            rc = qt_segw_add_group(w, g.id, (const char *)g.key, g.key_len, rows->ts + r0,
-                                   r1 - r0, f->cols, k);
+            rc = qt_segw_add_group(w, g.id, (const char *)g.key, g.key_len, rows->ts + r0, r1 - r0,
+                                   f->cols, k);
         r0 = r1;
     }
     return rc;
@@ -290,10 +293,13 @@ flush_publish(struct qt_db *db, struct flush_ctx *f, uint64_t checkpoint)
             break;
         }
         atomic_store(&ds->refs, 1);
-        ds->m = (struct qt_manifest_seg){.shard_start_ns = s->start, .seq = s->seq,
+        ds->m = (struct qt_manifest_seg){.shard_start_ns = s->start,
+                                         .seq = s->seq,
                                          .file_bytes = s->res.file_bytes,
-                                         .file_xxh3 = s->res.file_xxh3, .ts_min = s->res.ts_min,
-                                         .ts_max = s->res.ts_max, .points = s->res.points,
+                                         .file_xxh3 = s->res.file_xxh3,
+                                         .ts_min = s->res.ts_min,
+                                         .ts_max = s->res.ts_max,
+                                         .points = s->res.points,
                                          .series = s->res.series};
         db_seg_path(db, s->start, s->seq, "", ds->path, sizeof(ds->path));
         /* Insert in (shard, seq) order: new seqs are above every old one. */

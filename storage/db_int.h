@@ -19,15 +19,15 @@
 #ifndef QT_DB_INT_H
 #define QT_DB_INT_H
 
-#include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
-
 #include "format/manifest.h"
 #include "storage/db.h"
 #include "storage/lastcache.h"
 #include "storage/memtable.h"
 #include "storage/segreader.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 struct db_mem {
     _Atomic int refs;

@@ -19,16 +19,16 @@
  */
 #include "scan.h"
 
-#include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "db_int.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "storage/segreader.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define SCAN_PREC_MEM UINT64_MAX
 

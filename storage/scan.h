@@ -24,13 +24,13 @@
 #ifndef QT_SCAN_H
 #define QT_SCAN_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "format/stats.h"
 #include "storage/db.h"
 #include "storage/lastcache.h"
 #include "storage/memtable.h"
+
+#include <stdbool.h>
+#include <stdint.h>
 
 enum qt_chunk_kind { QT_CHUNK_STATS = 1, QT_CHUNK_POINTS = 2 };
 
@@ -69,7 +69,7 @@ void qt_scan_close(struct qt_scan *s);
 
 /* Counters of what scans did (for query statistics and benchmarks). */
 struct qt_scan_counters {
-    uint64_t stats_chunks, stats_points;   /* answered from block statistics */
+    uint64_t stats_chunks, stats_points; /* answered from block statistics */
     uint64_t blocks_decoded, points_decoded;
     uint64_t mem_points;
 };

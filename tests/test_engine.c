@@ -323,7 +323,10 @@ TEST(timestamps_at_the_ends_of_int64_are_rejected_not_fatal)
     struct qt_batch_line l[4] = {
         {.key = "m", .key_len = 1, .ts = INT64_MAX, .n_fields = 1, .fields = &f},
         {.key = "m", .key_len = 1, .ts = INT64_MIN, .n_fields = 1, .fields = &f},
-        {.key = "m", .key_len = 1, .ts = INT64_MAX - 86400000000000ll / 2, .n_fields = 1,
+        {.key = "m",
+         .key_len = 1,
+         .ts = INT64_MAX - 86400000000000ll / 2,
+         .n_fields = 1,
          .fields = &f},
         {.key = "m", .key_len = 1, .ts = T0, .n_fields = 1, .fields = &f},
     };
