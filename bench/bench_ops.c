@@ -16,6 +16,7 @@
  * database there for CLI experiments), QT_BENCH_BASE (use that kept database
  * instead of building one).
  */
+#include "bench/benchutil.h"
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
 #include "format/qt_log.h"
@@ -39,45 +40,6 @@
 #define BATCH_LINES 5000
 #define RUNS_MAX    16
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static uint32_t
-env_u32(const char *name, uint32_t def)
-{
-    const char *s = getenv(name);
-    return s != NULL && atoi(s) > 0 ? (uint32_t)atoi(s) : def;
-}
-
-static int
-rm_entry(const char *p, const struct stat *sb, int f, struct FTW *ftw)
-{
-    (void)sb;
-    (void)f;
-    (void)ftw;
-    return remove(p);
-}
-
-static void
-rm_rf(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Drop a file's pages from the page cache (cold reads next). */
 static int
 evict_entry(const char *p, const struct stat *sb, int f, struct FTW *ftw)
@@ -98,20 +60,6 @@ static void
 evict(const char *dir)
 {
     nftw(dir, evict_entry, 16, FTW_PHYS);
-}
-
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, uint32_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static void
@@ -142,49 +90,14 @@ struct batch {
     uint32_t n;
 };
 
-static uint32_t
-city_key(const struct qt_city_point *p, char *out, size_t cap)
-{
-    uint32_t order[QT_CITY_TAGS_MAX];
-    for (uint32_t i = 0; i < p->ntags; i++) {
-        uint32_t j = i;
-        for (; j > 0 && strcmp(p->tags[order[j - 1]].key, p->tags[i].key) > 0; j--)
-            order[j] = order[j - 1];
-        order[j] = i;
-    }
-    int n = snprintf(out, cap, "%s", p->measurement);
-    for (uint32_t i = 0; i < p->ntags; i++)
-        n += snprintf(out + n, cap - (size_t)n, ",%s=%s", p->tags[order[i]].key,
-                      p->tags[order[i]].value);
-    return (uint32_t)n;
-}
-
 static bool
 batch_fill(struct qt_city_gen *g, struct batch *b)
 {
     b->n = 0;
     struct qt_city_point p;
     while (b->n < BATCH_LINES && qt_city_next(g, &p) == 1) {
-        struct qt_batch_line *l = &b->lines[b->n];
-        l->key = b->keys[b->n];
-        l->key_len = city_key(&p, b->keys[b->n], sizeof(b->keys[b->n]));
-        l->ts = p.ts_ns;
-        l->n_fields = p.nfields;
-        l->fields = b->fields[b->n];
-        for (uint32_t k = 0; k < p.nfields; k++) {
-            struct qt_batch_field *f = &b->fields[b->n][k];
-            *f = (struct qt_batch_field){.name = p.fields[k].name,
-                                         .name_len = (uint32_t)strlen(p.fields[k].name),
-                                         .vtype = p.fields[k].type};
-            if (f->vtype == QT_VT_FLOAT)
-                f->v.f = p.fields[k].f;
-            else if (f->vtype == QT_VT_INT)
-                f->v.i = p.fields[k].scaled;
-            else if (f->vtype == QT_VT_BOOL)
-                f->v.b = (uint8_t)(p.fields[k].scaled != 0);
-            else
-                f->v.s = p.fields[k].s;
-        }
+        qt_city_batch_line(&p, b->keys[b->n], sizeof(b->keys[b->n]), b->fields[b->n],
+                           &b->lines[b->n]);
         b->n++;
     }
     return b->n > 0;
@@ -257,21 +170,21 @@ disk_baseline(const char *path, uint64_t size, double *w_s, double *r_s)
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || buf == NULL)
         die("baseline", -errno);
-    double t0 = now_s();
+    double t0 = qt_bench_now_s();
     for (uint64_t off = 0; off < size; off += chunk) {
         size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
         if (pwrite(fd, buf, n, (off_t)off) != (ssize_t)n)
             die("baseline write", -errno);
     }
     fsync(fd);
-    *w_s = now_s() - t0;
+    *w_s = qt_bench_now_s() - t0;
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    t0 = now_s();
+    t0 = qt_bench_now_s();
     for (uint64_t off = 0; off < size; off += chunk) {
         if (pread(fd, buf, chunk, (off_t)off) < 0)
             die("baseline read", -errno);
     }
-    *r_s = now_s() - t0;
+    *r_s = qt_bench_now_s() - t0;
     close(fd);
     unlink(path);
     free(buf);
@@ -291,7 +204,7 @@ run_ops(const char *base, const char *work, struct run *r)
     snprintf(db_dir, sizeof(db_dir), "%s/db", work);
     snprintf(bk, sizeof(bk), "%s/bk", work);
     snprintf(rs, sizeof(rs), "%s/restored", work);
-    rm_rf(work);
+    qt_bench_rm_rf(work);
     mkdir(work, 0755);
     copy_dir(base, db_dir);
     evict(db_dir);
@@ -302,39 +215,39 @@ run_ops(const char *base, const char *work, struct run *r)
         die("open", rc);
     struct qt_compact_opts co = {.all = true};
     struct qt_compact_result cr;
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = qt_bench_now_s(), c0 = qt_bench_cpu_s();
     if ((rc = qt_db_compact(db, &co, &cr)) != 0)
         die("compact", rc);
-    r->c_wall = now_s() - t0;
-    r->c_cpu = cpu_s() - c0;
+    r->c_wall = qt_bench_now_s() - t0;
+    r->c_cpu = qt_bench_cpu_s() - c0;
     r->c_points = cr.points_in;
     r->c_bytes = cr.bytes_in;
     evict(db_dir);
     struct qt_backup_opts bo = {.target = bk, .copy = true};
     struct qt_backup_result br;
-    t0 = now_s();
+    t0 = qt_bench_now_s();
     if ((rc = qt_db_backup(db, &bo, &br)) != 0)
         die("backup", rc);
-    r->b_s = now_s() - t0;
+    r->b_s = qt_bench_now_s() - t0;
     r->b_bytes = br.bytes;
     qt_db_close(db);
     evict(bk);
     struct qt_restore_opts ro = {.from = bk, .to = rs};
     struct qt_restore_result rr;
-    t0 = now_s();
+    t0 = qt_bench_now_s();
     if ((rc = qt_backup_restore(&ro, &rr)) != 0)
         die("restore", rc);
-    r->r_s = now_s() - t0;
+    r->r_s = qt_bench_now_s() - t0;
     r->r_bytes = rr.bytes;
     evict(db_dir);
     struct qt_verify_opts vo = {0};
     struct qt_verify_result vr;
-    t0 = now_s();
-    c0 = cpu_s();
+    t0 = qt_bench_now_s();
+    c0 = qt_bench_cpu_s();
     if ((rc = qt_verify_dir(db_dir, &vo, &vr)) != 0)
         die("verify", rc);
-    r->v_s = now_s() - t0;
-    r->v_cpu = cpu_s() - c0;
+    r->v_s = qt_bench_now_s() - t0;
+    r->v_cpu = qt_bench_cpu_s() - c0;
     r->v_bytes = vr.bytes;
 }
 
@@ -347,17 +260,18 @@ main(void)
     snprintf(base, sizeof(base), "%s/qtdb-bench-ops-%d", root, (int)getpid());
     snprintf(work, sizeof(work), "%s.work", base);
     snprintf(tmp, sizeof(tmp), "%s.baseline", base);
-    uint32_t runs = env_u32("QT_BENCH_RUNS", 3), stations = env_u32("QT_BENCH_STATIONS", 2000);
+    uint32_t runs = qt_bench_env_u32("QT_BENCH_RUNS", 3),
+             stations = qt_bench_env_u32("QT_BENCH_STATIONS", 2000);
     runs = runs > RUNS_MAX ? RUNS_MAX : runs;
-    double t0 = now_s();
+    double t0 = qt_bench_now_s();
     if (getenv("QT_BENCH_BASE") != NULL)
         snprintf(base, sizeof(base), "%s", getenv("QT_BENCH_BASE")); /* reuse a kept database */
     else
-        build(base, stations, env_u32("QT_BENCH_HOURS", 6));
+        build(base, stations, qt_bench_env_u32("QT_BENCH_HOURS", 6));
     uint64_t size = dir_bytes(base);
     printf("city dataset: %u stations, built in %.1f s, %.1f MiB on disk before compaction; "
            "medians of %u runs, cold page cache\n",
-           stations, now_s() - t0, (double)size / 1048576.0, runs);
+           stations, qt_bench_now_s() - t0, (double)size / 1048576.0, runs);
     double cw[RUNS_MAX], cc[RUNS_MAX], cmb[RUNS_MAX], bs[RUNS_MAX], rs[RUNS_MAX], vs[RUNS_MAX];
     double bmb[RUNS_MAX], rmb[RUNS_MAX], vmb[RUNS_MAX], vcpu[RUNS_MAX], dw[RUNS_MAX], dr[RUNS_MAX];
     struct run r = {0};
@@ -381,21 +295,22 @@ main(void)
            (unsigned long long)r.c_points, (double)r.c_bytes / 1048576.0,
            (double)r.b_bytes / 1048576.0);
     printf("%-44s %14s %-12s    %10s\n", "figure", "measured", "unit", "target");
-    row("disk sequential write (+fsync)", median(dw, runs), "MiB/s", 0, true);
-    row("disk sequential read (cold)", median(dr, runs), "MiB/s", 0, true);
-    row("compaction (wall)", median(cw, runs) / 1e6, "Mpoints/s", 0, true);
-    row("compaction per CPU-second (one core)", median(cc, runs) / 1e6, "Mpoints/cpu-s", 10, true);
-    row("compaction input read", median(cmb, runs), "MiB/s", 0, true);
-    row("backup (copy)", median(bmb, runs), "MiB/s", 0, true);
-    row("backup time / disk write+read time", median(bs, runs), "x", 2, false);
-    row("restore (verify + copy)", median(rmb, runs), "MiB/s", 0, true);
-    row("restore time / disk write+2 reads time", median(rs, runs), "x", 2, false);
-    row("verify (every block decoded)", median(vmb, runs), "MiB/s", 0, true);
-    row("verify per CPU-second (all threads)", median(vcpu, runs), "MiB/cpu-s", 0, true);
-    row("verify time / disk read time", median(vs, runs), "x", 2, false);
-    rm_rf(work);
+    row("disk sequential write (+fsync)", qt_bench_median(dw, runs), "MiB/s", 0, true);
+    row("disk sequential read (cold)", qt_bench_median(dr, runs), "MiB/s", 0, true);
+    row("compaction (wall)", qt_bench_median(cw, runs) / 1e6, "Mpoints/s", 0, true);
+    row("compaction per CPU-second (one core)", qt_bench_median(cc, runs) / 1e6, "Mpoints/cpu-s",
+        10, true);
+    row("compaction input read", qt_bench_median(cmb, runs), "MiB/s", 0, true);
+    row("backup (copy)", qt_bench_median(bmb, runs), "MiB/s", 0, true);
+    row("backup time / disk write+read time", qt_bench_median(bs, runs), "x", 2, false);
+    row("restore (verify + copy)", qt_bench_median(rmb, runs), "MiB/s", 0, true);
+    row("restore time / disk write+2 reads time", qt_bench_median(rs, runs), "x", 2, false);
+    row("verify (every block decoded)", qt_bench_median(vmb, runs), "MiB/s", 0, true);
+    row("verify per CPU-second (all threads)", qt_bench_median(vcpu, runs), "MiB/cpu-s", 0, true);
+    row("verify time / disk read time", qt_bench_median(vs, runs), "x", 2, false);
+    qt_bench_rm_rf(work);
     if (getenv("QT_BENCH_KEEP") == NULL && getenv("QT_BENCH_BASE") == NULL)
-        rm_rf(base);
+        qt_bench_rm_rf(base);
     else
         printf("kept the database in %s\n", base);
     return 0;

@@ -18,6 +18,7 @@
  * blocks of about an hour; 24 gives blocks of up to QT_BLOCK_POINTS_MAX);
  * QT_BENCH_LOOP="query" runs only that query (for profiling).
  */
+#include "bench/benchutil.h"
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
 #include "format/qt_log.h"
@@ -49,34 +50,6 @@ wall_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static double
-cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint32_t
-env_u32(const char *name, uint32_t def)
-{
-    const char *s = getenv(name);
-    return s != NULL && atoi(s) > 0 ? (uint32_t)atoi(s) : def;
-}
-
-static int
-rm_entry(const char *p, const struct stat *sb, int f, struct FTW *ftw)
-{
-    (void)sb, (void)f, (void)ftw;
-    return remove(p);
-}
-
-static void
-rm_rf(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int
 dbl_cmp(const void *a, const void *b)
 {
@@ -93,46 +66,10 @@ struct batch {
     uint32_t n;
 };
 
-static uint32_t
-city_key(const struct qt_city_point *p, char *out, size_t cap)
-{
-    uint32_t order[QT_CITY_TAGS_MAX];
-    for (uint32_t i = 0; i < p->ntags; i++) {
-        uint32_t j = i;
-        for (; j > 0 && strcmp(p->tags[order[j - 1]].key, p->tags[i].key) > 0; j--)
-            order[j] = order[j - 1];
-        order[j] = i;
-    }
-    int n = snprintf(out, cap, "%s", p->measurement);
-    for (uint32_t i = 0; i < p->ntags; i++)
-        n += snprintf(out + n, cap - (size_t)n, ",%s=%s", p->tags[order[i]].key,
-                      p->tags[order[i]].value);
-    return (uint32_t)n;
-}
-
 static void
 batch_add(struct batch *b, const struct qt_city_point *p)
 {
-    struct qt_batch_line *l = &b->lines[b->n];
-    l->key = b->keys[b->n];
-    l->key_len = city_key(p, b->keys[b->n], sizeof(b->keys[0]));
-    l->ts = p->ts_ns;
-    l->n_fields = p->nfields;
-    l->fields = b->fields[b->n];
-    for (uint32_t k = 0; k < p->nfields; k++) {
-        struct qt_batch_field *f = &b->fields[b->n][k];
-        *f = (struct qt_batch_field){.name = p->fields[k].name,
-                                     .name_len = (uint32_t)strlen(p->fields[k].name),
-                                     .vtype = p->fields[k].type};
-        if (f->vtype == QT_VT_FLOAT)
-            f->v.f = p->fields[k].f;
-        else if (f->vtype == QT_VT_INT)
-            f->v.i = p->fields[k].scaled;
-        else if (f->vtype == QT_VT_BOOL)
-            f->v.b = (uint8_t)(p->fields[k].scaled != 0);
-        else
-            f->v.s = p->fields[k].s;
-    }
+    qt_city_batch_line(p, b->keys[b->n], sizeof(b->keys[0]), b->fields[b->n], &b->lines[b->n]);
     b->n++;
 }
 
@@ -173,7 +110,7 @@ load(struct qt_db *db, const struct qt_city_config *cfg)
         exit(1);
     b->n = 0;
     uint64_t points = 0;
-    int64_t every = (int64_t)env_u32("QT_BENCH_FLUSH_HOURS", 1) * HOUR_NS;
+    int64_t every = (int64_t)qt_bench_env_u32("QT_BENCH_FLUSH_HOURS", 1) * HOUR_NS;
     int64_t next_flush = cfg->start_ns + every;
     struct qt_city_point p;
     while (qt_city_next(g, &p) == 1) {
@@ -220,10 +157,10 @@ timed(struct qt_db *db, const char *text, int64_t now, int runs, struct timing *
     for (int r = -1; r < runs; r++) {
         uint64_t bytes = 0;
         struct qt_qry_error err;
-        double w0 = wall_s(), c0 = cpu_s();
+        double w0 = wall_s(), c0 = qt_bench_cpu_s();
         int rc =
             qt_qry_run(db, text, strlen(text), now, &lim, QT_OUT_JSON, sink, &bytes, &t->st, &err);
-        double w1 = wall_s(), c1 = cpu_s();
+        double w1 = wall_s(), c1 = qt_bench_cpu_s();
         if (rc != 0) {
             fprintf(stderr, "bench_query: %s: %s\n", text, err.message);
             exit(1);
@@ -268,7 +205,7 @@ last_rows(const char *base, int runs)
 {
     char dir[512];
     snprintf(dir, sizeof(dir), "%s/bench-query-last", base);
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     struct qt_db *db = open_db(dir);
     struct qt_city_config cfg;
     qt_city_config_default(&cfg, 5);
@@ -309,7 +246,7 @@ last_rows(const char *base, int runs)
            (unsigned long long)pts);
     free(lat);
     qt_db_close(db);
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
 }
 
 static const char *const examples[6] = {
@@ -326,25 +263,26 @@ main(void)
 {
     qt_log_set_level(QT_LOG_WARN);
     const char *base = getenv("QT_BENCH_DIR") ? getenv("QT_BENCH_DIR") : "/tmp";
-    int runs = (int)env_u32("QT_BENCH_RUNS", 7);
+    int runs = (int)qt_bench_env_u32("QT_BENCH_RUNS", 7);
     runs = runs > RUNS_MAX ? RUNS_MAX : runs;
     char dir[512];
     snprintf(dir, sizeof(dir), "%s/bench-query-city", base);
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     struct qt_city_config cfg;
-    qt_city_config_default(&cfg, env_u32("QT_BENCH_STATIONS", 2000));
-    cfg.duration_ns = (int64_t)env_u32("QT_BENCH_HOURS", 24) * HOUR_NS;
+    qt_city_config_default(&cfg, qt_bench_env_u32("QT_BENCH_STATIONS", 2000));
+    cfg.duration_ns = (int64_t)qt_bench_env_u32("QT_BENCH_HOURS", 24) * HOUR_NS;
     struct qt_db *db = open_db(dir);
     double t0 = wall_s();
     uint64_t pts = load(db, &cfg);
     printf("bench_query: %llu series, %llu points over %u h, flushed every %u h, loaded in %.1f "
            "s; medians of %d runs, one thread\n",
            (unsigned long long)qt_city_series_count(&cfg), (unsigned long long)pts,
-           env_u32("QT_BENCH_HOURS", 24), env_u32("QT_BENCH_FLUSH_HOURS", 1), wall_s() - t0, runs);
+           qt_bench_env_u32("QT_BENCH_HOURS", 24), qt_bench_env_u32("QT_BENCH_FLUSH_HOURS", 1),
+           wall_s() - t0, runs);
     const char *loop = getenv("QT_BENCH_LOOP"); /* profiling: run one query many times */
     if (loop != NULL) {
         struct timing t;
-        for (uint32_t i = env_u32("QT_BENCH_LOOP_N", 20); i > 0; i--)
+        for (uint32_t i = qt_bench_env_u32("QT_BENCH_LOOP_N", 20); i > 0; i--)
             timed(db, loop, DAY0 + 24 * HOUR_NS, RUNS_MAX, &t);
         printf("%s: %.3f ms wall, %llu points, %.0fM pts/s\n", loop, t.wall_median * 1e3,
                (unsigned long long)t.st.points, (double)t.st.points / t.cpu_median / 1e6);
@@ -371,7 +309,7 @@ main(void)
         printf("      %s\n", examples[i]);
     }
     qt_db_close(db);
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     last_rows(base, runs); /* its own database, after the city's is gone */
     return 0;
 }

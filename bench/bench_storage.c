@@ -14,6 +14,7 @@
  * QT_BENCH_DIR (default /tmp), QT_BENCH_RUNS (default 3), QT_BENCH_ONLY=ingest to run
  * only the single-writer ingest (for profiling).
  */
+#include "bench/benchutil.h"
 #include "format/qt_alloc.h"
 #include "format/qt_err.h"
 #include "format/qt_log.h"
@@ -34,45 +35,6 @@
 
 #define BATCH_LINES 5000
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static uint32_t
-env_u32(const char *name, uint32_t def)
-{
-    const char *s = getenv(name);
-    return s != NULL && atoi(s) > 0 ? (uint32_t)atoi(s) : def;
-}
-
-static int
-rm_entry(const char *p, const struct stat *sb, int f, struct FTW *ftw)
-{
-    (void)sb;
-    (void)f;
-    (void)ftw;
-    return remove(p);
-}
-
-static void
-rm_rf(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* A batch of city lines in the engine's write format. */
 struct batch {
     struct qt_batch_line lines[BATCH_LINES];
@@ -83,22 +45,6 @@ struct batch {
 };
 
 /* Canonical group key: measurement, then tags sorted by key. */
-static uint32_t
-city_key(const struct qt_city_point *p, char *out, size_t cap)
-{
-    uint32_t order[QT_CITY_TAGS_MAX];
-    for (uint32_t i = 0; i < p->ntags; i++) {
-        uint32_t j = i;
-        for (; j > 0 && strcmp(p->tags[order[j - 1]].key, p->tags[i].key) > 0; j--)
-            order[j] = order[j - 1];
-        order[j] = i;
-    }
-    int n = snprintf(out, cap, "%s", p->measurement);
-    for (uint32_t i = 0; i < p->ntags; i++)
-        n += snprintf(out + n, cap - (size_t)n, ",%s=%s", p->tags[order[i]].key,
-                      p->tags[order[i]].value);
-    return (uint32_t)n;
-}
 
 /* Fill b with up to BATCH_LINES points; false when the generator is done. */
 static bool
@@ -108,26 +54,8 @@ batch_fill(struct qt_city_gen *g, struct batch *b)
     b->points = 0;
     struct qt_city_point p;
     while (b->n < BATCH_LINES && qt_city_next(g, &p) == 1) {
-        struct qt_batch_line *l = &b->lines[b->n];
-        l->key = b->keys[b->n];
-        l->key_len = city_key(&p, b->keys[b->n], sizeof(b->keys[b->n]));
-        l->ts = p.ts_ns;
-        l->n_fields = p.nfields;
-        l->fields = b->fields[b->n];
-        for (uint32_t k = 0; k < p.nfields; k++) {
-            struct qt_batch_field *f = &b->fields[b->n][k];
-            f->name = p.fields[k].name;
-            f->name_len = (uint32_t)strlen(p.fields[k].name);
-            f->vtype = p.fields[k].type;
-            if (f->vtype == QT_VT_FLOAT)
-                f->v.f = p.fields[k].f;
-            else if (f->vtype == QT_VT_INT)
-                f->v.i = p.fields[k].scaled;
-            else if (f->vtype == QT_VT_BOOL)
-                f->v.b = (uint8_t)(p.fields[k].scaled != 0);
-            else
-                f->v.s = p.fields[k].s;
-        }
+        qt_city_batch_line(&p, b->keys[b->n], sizeof(b->keys[b->n]), b->fields[b->n],
+                           &b->lines[b->n]);
         b->points += p.nfields;
         b->n++;
     }
@@ -154,8 +82,8 @@ bench_open(const char *dir, enum qt_fsync_policy pol, uint32_t ms, size_t budget
 static void
 city_cfg(struct qt_city_config *cfg)
 {
-    qt_city_config_default(cfg, env_u32("QT_BENCH_STATIONS", 10000));
-    cfg->duration_ns = (int64_t)env_u32("QT_BENCH_HOURS", 6) * 3600ll * 1000000000ll;
+    qt_city_config_default(cfg, qt_bench_env_u32("QT_BENCH_STATIONS", 10000));
+    cfg->duration_ns = (int64_t)qt_bench_env_u32("QT_BENCH_HOURS", 6) * 3600ll * 1000000000ll;
 }
 
 struct ingest_result {
@@ -167,7 +95,7 @@ struct ingest_result {
 static void
 run_ingest(const char *dir, struct ingest_result *r)
 {
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     struct qt_db *db = bench_open(dir, QT_FSYNC_INTERVAL, 1000, 4ull << 30);
     struct qt_city_config cfg;
     city_cfg(&cfg);
@@ -178,18 +106,18 @@ run_ingest(const char *dir, struct ingest_result *r)
     double wall = 0, cpu = 0;
     uint64_t points = 0;
     while (batch_fill(g, b)) {
-        double t0 = now_s(), c0 = cpu_s();
+        double t0 = qt_bench_now_s(), c0 = qt_bench_cpu_s();
         struct qt_write_result res;
         if (qt_db_write(db, b->lines, b->n, NULL, NULL, &res) != 0 || res.lines_ok != b->n)
             exit(1);
-        wall += now_s() - t0;
-        cpu += cpu_s() - c0;
+        wall += qt_bench_now_s() - t0;
+        cpu += qt_bench_cpu_s() - c0;
         points += b->points;
     }
-    double t0 = now_s();
+    double t0 = qt_bench_now_s();
     if (qt_db_flush(db) != 0)
         exit(1);
-    double flush = now_s() - t0;
+    double flush = qt_bench_now_s() - t0;
     struct qt_db_stats st;
     qt_db_stats(db, &st);
     *r = (struct ingest_result){.pts_per_s = (double)points / wall,
@@ -235,7 +163,7 @@ feed_writer(void *arg)
 static double
 run_always(const char *dir)
 {
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     struct qt_city_config cfg;
     city_cfg(&cfg);
     cfg.duration_ns /= 6; /* an hour is plenty */
@@ -244,12 +172,12 @@ run_always(const char *dir)
     if (qt_city_gen_create(&cfg, &f.g) != 0)
         exit(1);
     pthread_t th[4];
-    double t0 = now_s();
+    double t0 = qt_bench_now_s();
     for (int i = 0; i < 4; i++)
         pthread_create(&th[i], NULL, feed_writer, &f);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
-    double dt = now_s() - t0;
+    double dt = qt_bench_now_s() - t0;
     struct qt_db_stats st;
     qt_db_stats(f.db, &st);
     printf("  (always: %llu points, %llu WAL groups for %llu records)\n",
@@ -266,7 +194,7 @@ run_always(const char *dir)
 static double
 run_replay(const char *dir, uint64_t *points)
 {
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     pid_t pid = fork();
     if (pid == 0) {
         struct qt_db *db = bench_open(dir, QT_FSYNC_INTERVAL, 1000, 4ull << 30);
@@ -288,9 +216,9 @@ run_replay(const char *dir, uint64_t *points)
     waitpid(pid, &status, 0);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         exit(1);
-    double t0 = now_s();
+    double t0 = qt_bench_now_s();
     struct qt_db *db = bench_open(dir, QT_FSYNC_INTERVAL, 1000, 4ull << 30);
-    double dt = now_s() - t0;
+    double dt = qt_bench_now_s() - t0;
     struct qt_db_stats st;
     qt_db_stats(db, &st);
     *points = st.replay_points;
@@ -303,7 +231,7 @@ run_replay(const char *dir, uint64_t *points)
 static double
 run_series_memory(const char *dir, uint32_t nseries)
 {
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     size_t before = qt_alloc_allocated_bytes();
     struct qt_db *db = bench_open(dir, QT_FSYNC_NONE, 0, 1ull << 30);
     static const char *names[5] = {"pm25", "pm10", "no2", "temperature", "humidity"};
@@ -337,20 +265,6 @@ run_series_memory(const char *dir, uint32_t nseries)
     return (double)(after - before) / nseries;
 }
 
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, uint32_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void
 row(const char *what, double got, const char *unit, double target, bool higher_better)
 {
@@ -366,7 +280,7 @@ main(void)
     const char *base = getenv("QT_BENCH_DIR") != NULL ? getenv("QT_BENCH_DIR") : "/tmp";
     char dir[512];
     snprintf(dir, sizeof(dir), "%s/qtdb-bench-storage-%d", base, (int)getpid());
-    uint32_t runs = env_u32("QT_BENCH_RUNS", 3);
+    uint32_t runs = qt_bench_env_u32("QT_BENCH_RUNS", 3);
     double ing[16], cpu[16], fl[16], disk = 0;
     struct ingest_result r = {0};
     for (uint32_t i = 0; i < runs && i < 16; i++) {
@@ -379,12 +293,14 @@ main(void)
     printf("city dataset: %llu points, %llu series; medians of %u runs\n",
            (unsigned long long)r.points, (unsigned long long)r.series, runs);
     printf("%-44s %14s %-12s    %10s\n", "figure", "measured", "unit", "target");
-    row("ingest, interval:1000, 1 writer (wall)", median(ing, runs) / 1e6, "Mpoints/s", 3, true);
-    row("ingest, interval:1000, per CPU-second", median(cpu, runs) / 1e6, "Mpoints/cpu-s", 3, true);
-    row("flush", median(fl, runs) / 1e6, "Mpoints/s", 3, true);
+    row("ingest, interval:1000, 1 writer (wall)", qt_bench_median(ing, runs) / 1e6, "Mpoints/s", 3,
+        true);
+    row("ingest, interval:1000, per CPU-second", qt_bench_median(cpu, runs) / 1e6, "Mpoints/cpu-s",
+        3, true);
+    row("flush", qt_bench_median(fl, runs) / 1e6, "Mpoints/s", 3, true);
     row("bytes on disk per point after flush", disk, "B/point", 1.0, false);
     if (getenv("QT_BENCH_ONLY") != NULL) {
-        rm_rf(dir);
+        qt_bench_rm_rf(dir);
         return 0;
     }
     double alw = run_always(dir);
@@ -394,12 +310,12 @@ main(void)
     for (uint32_t i = 0; i < runs && i < 16; i++)
         rep[i] = run_replay(dir, &rp);
     printf("  (replay: %llu points)\n", (unsigned long long)rp);
-    row("WAL replay", median(rep, runs) / 1e6, "Mpoints/s", 5, true);
-    uint32_t ns = env_u32("QT_BENCH_SERIES", 1000000);
+    row("WAL replay", qt_bench_median(rep, runs) / 1e6, "Mpoints/s", 5, true);
+    uint32_t ns = qt_bench_env_u32("QT_BENCH_SERIES", 1000000);
     double bps = run_series_memory(dir, ns);
     char what[64];
     snprintf(what, sizeof(what), "resident bytes per series at %u series", ns);
     row(what, bps, "B/series", 200, false);
-    rm_rf(dir);
+    qt_bench_rm_rf(dir);
     return 0;
 }

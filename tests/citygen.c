@@ -34,6 +34,7 @@
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define U       1000000LL /* one unit in micro-units */
@@ -1259,4 +1260,50 @@ qt_city_column(const struct qt_city_config *cfg, uint64_t series, uint32_t field
         *n = ++count;
     }
     return 0;
+}
+
+uint32_t
+qt_city_group_key(const struct qt_city_point *p, char *out, size_t cap)
+{
+    qt_assert(p != NULL && out != NULL);
+    qt_assert(p->ntags <= QT_CITY_TAGS_MAX);
+    uint32_t order[QT_CITY_TAGS_MAX];
+    for (uint32_t i = 0; i < p->ntags; i++) {
+        uint32_t j = i;
+        for (; j > 0 && strcmp(p->tags[order[j - 1]].key, p->tags[i].key) > 0; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+    int n = snprintf(out, cap, "%s", p->measurement);
+    for (uint32_t i = 0; i < p->ntags && n >= 0 && (size_t)n < cap; i++)
+        n += snprintf(out + n, cap - (size_t)n, ",%s=%s", p->tags[order[i]].key,
+                      p->tags[order[i]].value);
+    qt_assert(n >= 0 && (size_t)n < cap);
+    return (uint32_t)n;
+}
+
+void
+qt_city_batch_line(const struct qt_city_point *p, char *key, size_t key_cap,
+                   struct qt_batch_field *fields, struct qt_batch_line *line)
+{
+    qt_assert(p->nfields <= QT_CITY_FIELDS_MAX);
+    line->key = key;
+    line->key_len = qt_city_group_key(p, key, key_cap);
+    line->ts = p->ts_ns;
+    line->n_fields = p->nfields;
+    line->fields = fields;
+    for (uint32_t k = 0; k < p->nfields; k++) {
+        struct qt_batch_field *f = &fields[k];
+        *f = (struct qt_batch_field){.name = p->fields[k].name,
+                                     .name_len = (uint32_t)strlen(p->fields[k].name),
+                                     .vtype = p->fields[k].type};
+        if (f->vtype == QT_VT_FLOAT)
+            f->v.f = p->fields[k].f;
+        else if (f->vtype == QT_VT_INT)
+            f->v.i = p->fields[k].scaled;
+        else if (f->vtype == QT_VT_BOOL)
+            f->v.b = (uint8_t)(p->fields[k].scaled != 0);
+        else
+            f->v.s = p->fields[k].s;
+    }
 }

@@ -29,6 +29,7 @@
 #ifndef QT_CITYGEN_H
 #define QT_CITYGEN_H
 
+#include "format/batch.h"
 #include "format/codec.h"
 
 #include <stdbool.h>
@@ -160,6 +161,16 @@ void qt_city_counts(const struct qt_city_gen *g, uint64_t counts[3]);
  * suffices).
  */
 int qt_city_format(const struct qt_city_point *p, char *buf, size_t cap, size_t *len);
+
+/* Canonical group key of p ("measurement,k1=v1,..." with tags sorted by key)
+ * into out[0..cap); returns its length.  City tag values need no escaping. */
+uint32_t qt_city_group_key(const struct qt_city_point *p, char *out, size_t cap);
+
+/* p as one storage write line: the group key goes to key[0..key_cap), the
+ * fields to fields[0..QT_CITY_FIELDS_MAX); *line points into both (and into
+ * p's static field names).  Bools become 0/1, strings point at static text. */
+void qt_city_batch_line(const struct qt_city_point *p, char *key, size_t key_cap,
+                        struct qt_batch_field *fields, struct qt_batch_line *line);
 
 /* Output arrays for qt_city_column(): ts and the one array matching the
  * field's type (f: FLOAT, i: INT, b: BOOL, s: STRING; others may be NULL).

@@ -1575,23 +1575,6 @@ struct city_batch {
     uint32_t n;
 };
 
-static uint32_t
-city_key(const struct qt_city_point *p, char *out, size_t cap)
-{
-    uint32_t order[QT_CITY_TAGS_MAX];
-    for (uint32_t i = 0; i < p->ntags; i++) {
-        uint32_t j = i;
-        for (; j > 0 && strcmp(p->tags[order[j - 1]].key, p->tags[i].key) > 0; j--)
-            order[j] = order[j - 1];
-        order[j] = i;
-    }
-    int n = snprintf(out, cap, "%s", p->measurement);
-    for (uint32_t i = 0; i < p->ntags; i++)
-        n += snprintf(out + n, cap - (size_t)n, ",%s=%s", p->tags[order[i]].key,
-                      p->tags[order[i]].value);
-    return (uint32_t)n;
-}
-
 /* One city point as a batch line; meters also report their reading as
  * meter.kwh (the field name the issue's examples use). */
 static void
@@ -1600,7 +1583,7 @@ city_line(struct city_batch *b, const struct qt_city_point *p)
     struct qt_batch_line *l = &b->lines[b->n];
     struct qt_batch_field *f = b->fields[b->n];
     l->key = b->keys[b->n];
-    l->key_len = city_key(p, b->keys[b->n], sizeof(b->keys[0]));
+    l->key_len = qt_city_group_key(p, b->keys[b->n], sizeof(b->keys[0]));
     l->ts = p->ts_ns;
     l->fields = f;
     l->n_fields = 0;
