@@ -93,8 +93,8 @@ struct req {
     unsigned status; /* decided failure (write: 413, 400), 0 while fine */
     char err[256];   /* message for that failure */
     struct wr *w;
-    struct qt_sbuf body;          /* /query POST body */
-    const char *op;               /* /api/v1/<op> */
+    struct qt_sbuf body;           /* /query POST body */
+    const char *op;                /* /api/v1/<op> */
     struct qt_http_export *export; /* a running /api/v1/export */
 };
 
@@ -855,7 +855,7 @@ qt_http_stop(struct qt_http *h)
 {
     if (h == NULL)
         return;
-    qt_http_quiesce(h); /* MHD would close the socket; quiesced, it is ours */
+    qt_http_quiesce(h);            /* MHD would close the socket; quiesced, it is ours */
     atomic_store(&h->stopping, 1); /* running operations stop at their next step */
     MHD_stop_daemon(h->d);
     qt_free(h);

@@ -107,14 +107,13 @@ do_shards(struct qt_db *db, struct qt_http_reply *out)
     qt_sbuf_str(&out->b, "[");
     for (uint32_t i = 0; i < n; i++) {
         const struct qt_shard_info *s = &si[i];
-        qt_sbuf_printf(&out->b,
-                       "%s\n{\"start\":%" PRId64 ",\"end\":%" PRId64 ",\"segments\":%u,"
-                       "\"damaged\":%u,\"points\":%" PRIu64 ",\"series\":%" PRIu64
-                       ",\"bytes\":%" PRIu64 ",\"bytes_per_point\":%.4f,\"last_compaction\":%" PRId64
-                       ",\"state\":\"%s\"}",
-                       i ? "," : "", s->start_ns, s->end_ns, s->segments, s->damaged, s->points,
-                       s->series, s->bytes, s->bytes_per_point, s->last_compaction_ns,
-                       qt_shard_state_name(s->state));
+        qt_sbuf_printf(
+            &out->b,
+            "%s\n{\"start\":%" PRId64 ",\"end\":%" PRId64 ",\"segments\":%u,"
+            "\"damaged\":%u,\"points\":%" PRIu64 ",\"series\":%" PRIu64 ",\"bytes\":%" PRIu64
+            ",\"bytes_per_point\":%.4f,\"last_compaction\":%" PRId64 ",\"state\":\"%s\"}",
+            i ? "," : "", s->start_ns, s->end_ns, s->segments, s->damaged, s->points, s->series,
+            s->bytes, s->bytes_per_point, s->last_compaction_ns, qt_shard_state_name(s->state));
     }
     qt_sbuf_str(&out->b, "\n]\n");
     qt_free(si);
@@ -220,8 +219,7 @@ on_finding(void *arg, const struct qt_verify_finding *f)
                    "%s\n{\"damage\":%s,\"kind\":\"%s\",\"offset\":%" PRId64 ",\"code\":%d,"
                    "\"series_id\":%" PRIu64 ",\"ts_min\":%" PRId64 ",\"ts_max\":%" PRId64
                    ",\"points\":%" PRIu64 ",\"path\":",
-                   v->listed ? "," : "", f->damage ? "true" : "false",
-                   qt_verify_kind_name(f->kind),
+                   v->listed ? "," : "", f->damage ? "true" : "false", qt_verify_kind_name(f->kind),
                    f->offset == UINT64_MAX ? (int64_t)-1 : (int64_t)f->offset, f->code,
                    f->series_id, f->ts_min, f->ts_max, f->points);
     qt_sbuf_json(b, f->path, strlen(f->path));

@@ -35,8 +35,8 @@ struct qt_http_reply {
 
 /* path is the URL path after "/api/v1/" ("shards", "compact", "backup",
  * "verify"); true when it names one of these (then *out is filled). */
-bool qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path,
-                     qt_http_arg_fn arg, void *ctx, struct qt_http_reply *out);
+bool qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, qt_http_arg_fn arg,
+                     void *ctx, struct qt_http_reply *out);
 
 /* A running export: a thread writes the selection into a pipe whose read
  * end the HTTP response streams from. */

@@ -8,9 +8,9 @@
  * shards, compact, backup, verify and export call the server's
  * /api/v1/<op> endpoints (server/http_ops.h) and print the same summaries
  * from the JSON answer, through the same printing functions.  restore is
- * offline only: it fills an empty directory for a server not yet started.  A SIGINT sets a cancel flag
- * the operation polls between steps; a second SIGINT kills the process
- * (the operations are crash-safe anyway).
+ * offline only: it fills an empty directory for a server not yet started.  A SIGINT sets a cancel
+ * flag the operation polls between steps; a second SIGINT kills the process (the operations are
+ * crash-safe anyway).
  */
 #include "server/ops_cli.h"
 
@@ -276,7 +276,7 @@ struct cli_body {
     struct qt_sbuf b;                 /* JSON answers and errors: buffered */
     bool stream;                      /* export: a 2xx body goes to stdout */
     const struct qt_httpc_resp *resp; /* its status decides */
-    char tail[256];    /* export: the last bytes, for the failure line */
+    char tail[256];                   /* export: the last bytes, for the failure line */
     size_t tail_len;
     uint64_t lines;
 };
@@ -566,16 +566,15 @@ remote_compact(const struct cli *c)
     const char *j = cb.b.p;
     size_t n = cb.b.len;
     if (rc == 0) {
-        struct qt_compact_result r = {
-            .shards = (uint32_t)jint(j, n, "shards", 0),
-            .shards_skipped = (uint32_t)jint(j, n, "shards_skipped", 0),
-            .segments_in = (uint32_t)jint(j, n, "segments_in", 0),
-            .points_in = (uint64_t)jint(j, n, "points_in", 0),
-            .points_out = (uint64_t)jint(j, n, "points_out", 0),
-            .points_trimmed = (uint64_t)jint(j, n, "points_trimmed", 0),
-            .bytes_in = (uint64_t)jint(j, n, "bytes_in", 0),
-            .bytes_out = (uint64_t)jint(j, n, "bytes_out", 0),
-            .ns = (uint64_t)jint(j, n, "ns", 0)};
+        struct qt_compact_result r = {.shards = (uint32_t)jint(j, n, "shards", 0),
+                                      .shards_skipped = (uint32_t)jint(j, n, "shards_skipped", 0),
+                                      .segments_in = (uint32_t)jint(j, n, "segments_in", 0),
+                                      .points_in = (uint64_t)jint(j, n, "points_in", 0),
+                                      .points_out = (uint64_t)jint(j, n, "points_out", 0),
+                                      .points_trimmed = (uint64_t)jint(j, n, "points_trimmed", 0),
+                                      .bytes_in = (uint64_t)jint(j, n, "bytes_in", 0),
+                                      .bytes_out = (uint64_t)jint(j, n, "bytes_out", 0),
+                                      .ns = (uint64_t)jint(j, n, "ns", 0)};
         print_compact(&r);
     }
     qt_sbuf_deinit(&cb.b);

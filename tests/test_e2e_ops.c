@@ -210,8 +210,8 @@ check_backup_restore(struct env *e)
     CHECK(la == lb && memcmp(a, b, la) == 0);
     free(a);
     free(b);
-    const char *rsrv[] = {"restore", "--from", target, "--data", restored, "--server", e->url,
-                          NULL};
+    const char *rsrv[] = {"restore", "--from",   target, "--data",
+                          restored,  "--server", e->url, NULL};
     CHECK_EQ(cli(rsrv, NULL, e->err, sizeof(e->err)), 2); /* offline only */
 }
 
@@ -232,8 +232,8 @@ check_verify_export(struct env *e)
     char from[32], to[32];
     snprintf(from, sizeof(from), "%lld", T0);
     snprintf(to, sizeof(to), "%lld", T0 + 86400000000000ll);
-    const char *csv[] = {"export", "opsm,st=s03", "--from",   from,   "--to", to,
-                         "--format", "csv",       "--server", e->url, NULL};
+    const char *csv[] = {"export",   "opsm,st=s03", "--from",   from,   "--to", to,
+                         "--format", "csv",         "--server", e->url, NULL};
     CHECK_EQ(cli(csv, e->out, e->err, sizeof(e->err)), 0);
     char want[64];
     snprintf(want, sizeof(want), "exported %d lines", SLOTS / 3 * ROUNDS);
@@ -251,14 +251,14 @@ check_errors(struct env *e)
     CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/backup", NULL, NULL, 0, body, sizeof(body), NULL),
              400);
     CHECK(strstr(body, "\"error\":") != NULL);
-    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/backup?to=rel/dir", NULL, NULL, 0, body,
-                      sizeof(body), NULL),
+    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/backup?to=rel/dir", NULL, NULL, 0, body, sizeof(body),
+                      NULL),
              400);
     CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/compact", NULL, NULL, 0, body, sizeof(body), NULL),
              400);
-    CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/compact?all=true", NULL, NULL, 0, body, sizeof(body),
-                      NULL),
-             405);
+    CHECK_EQ(
+        srv_http(&e->s, "GET", "/api/v1/compact?all=true", NULL, NULL, 0, body, sizeof(body), NULL),
+        405);
     CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/shards", NULL, NULL, 0, body, sizeof(body), NULL),
              405);
     CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/export?q=opsm&format=xml", NULL, NULL, 0, body,
