@@ -267,10 +267,19 @@ check_errors(struct env *e)
     CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/export", NULL, NULL, 0, body, sizeof(body), NULL),
              400);
     CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/nope", NULL, NULL, 0, body, sizeof(body), NULL), 404);
-    /* an export nobody reads to the end: the server stops its writer */
+    /* the body cut at 16 bytes by the helper: the full length is known */
     size_t full = 0;
     CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/export?q=opsm", NULL, NULL, 0, body, 16, &full), 200);
     CHECK(full > 16);
+    /* a client that closes mid-export: the writer thread ends (EPIPE or
+     * the cancel flag), the server keeps serving and later stops with 0 */
+    int fd = srv_connect(e->s.http_port);
+    CHECK(fd >= 0);
+    static const char req[] = "GET /api/v1/export?q=opsm&format=csv HTTP/1.1\r\nHost: t\r\n\r\n";
+    CHECK_OK(srv_send_all(fd, req, sizeof(req) - 1));
+    CHECK(read(fd, body, 100) > 0);
+    close(fd);
+    CHECK_EQ(srv_http(&e->s, "GET", "/ping", NULL, NULL, 0, body, sizeof(body), NULL), 204);
     const char *bad[] = {"shards", "--server", "127.0.0.1:1", NULL};
     CHECK_EQ(cli(bad, NULL, e->err, sizeof(e->err)), 1);
     CHECK(srv_metric(&e->s, "qtdb_http_requests_total{endpoint=\"ops\"}") >= 10);
