@@ -403,6 +403,18 @@
 /* Largest buffered query response; a bigger result fails with an error
  * telling the client to narrow the query or add `| limit`. */
 #define QT_SRV_QUERY_RESULT_MAX (256u << 20)
+/* Verify findings listed in a /api/v1/verify response (the total is always
+ * given): a badly damaged directory yields one finding per block, and the
+ * response is buffered. */
+#define QT_SRV_VERIFY_FINDINGS_MAX 10000u
+/* Largest /api/v1/shards or /api/v1/verify response body. */
+#define QT_SRV_OPS_REPLY_MAX (64u << 20)
+/* Default --timeout of the CLI's --server operations (seconds between
+ * bytes): a compaction or backup answers only when done. */
+#define QT_CLI_OPS_TIMEOUT_S 3600
+/* How long an export's writer waits for the client between checks of its
+ * cancel flag (ms): bounds how long ending a request or the server waits. */
+#define QT_SRV_EXPORT_POLL_MS 100
 
 /* HTTP client (qtdb query/load): longest response head (status line and
  * headers) and chunk-size line; a server sending more is not qtdb. */

@@ -24,6 +24,7 @@
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
+#include "server/http_ops.h"
 #include "server/ingest.h"
 #include "server/sbuf.h"
 
@@ -60,6 +61,7 @@ struct qt_http {
     int listen_fd;
     int64_t start_mono_ns;
     struct qt_log_limit lim_log;
+    atomic_int stopping; /* set by qt_http_stop: cancels running operations */
 };
 
 /* One bad line of a /write body, for the 400 response. */
@@ -91,7 +93,9 @@ struct req {
     unsigned status; /* decided failure (write: 413, 400), 0 while fine */
     char err[256];   /* message for that failure */
     struct wr *w;
-    struct qt_sbuf body; /* /query POST body */
+    struct qt_sbuf body;           /* /query POST body */
+    const char *op;                /* /api/v1/<op> */
+    struct qt_http_export *export; /* a running /api/v1/export */
 };
 
 static int64_t
@@ -624,7 +628,63 @@ do_query(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
 #endif
 }
 
+/* ---- /api/v1 operations (http_ops.h) ------------------------------------------------- */
+
+static const char *
+ops_arg(void *ctx, const char *key)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result
+do_export(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
+{
+    char err[256];
+    int fd = -1;
+    unsigned st = qt_http_export_start(h->o.db, ops_arg, conn, &r->export, &fd, err, sizeof(err));
+    if (st != 0)
+        return respond_error(h, conn, st, err);
+    struct MHD_Response *resp = MHD_create_response_from_pipe(fd);
+    if (resp == NULL) {
+        close(fd);
+        return respond_error(h, conn, 500, "cannot stream the export");
+    }
+    const char *fmt = ops_arg(conn, "format");
+    bool csv = fmt != NULL && strcmp(fmt, "csv") == 0;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            csv ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8");
+    MHD_add_response_header(resp, "X-Qtdb-Version", h->o.info.version);
+    enum MHD_Result ok = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
+    qt_srv_metrics_status(h->o.metrics, 200);
+    return ok;
+}
+
+static enum MHD_Result
+do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
+{
+    if (strcmp(r->op, "export") == 0)
+        return do_export(h, conn, r);
+    struct qt_http_reply rep;
+    bool found = qt_http_ops_run(h->o.db, &h->stopping, r->op, ops_arg, conn, &rep);
+    qt_assert(found);
+    return respond_sbuf(h, conn, rep.status, "application/json", &rep.b);
+}
+
 /* ---- routing -------------------------------------------------------------------------- */
+
+/* The operation a /api/v1/ URL names, or NULL; *post: it changes state. */
+static const char *
+ops_name(const char *url)
+{
+    static const char *const ops[] = {"shards", "compact", "backup", "verify", "export"};
+    if (strncmp(url, "/api/v1/", 8) != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (strcmp(url + 8, ops[i]) == 0)
+            return ops[i];
+    return NULL;
+}
 
 static enum qt_http_ep
 route(const char *url)
@@ -638,17 +698,21 @@ route(const char *url)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         if (strcmp(url, routes[i].path) == 0)
             return routes[i].ep;
-    return QT_EP_OTHER;
+    return ops_name(url) != NULL ? QT_EP_OPS : QT_EP_OTHER;
 }
 
 static bool
-method_ok(enum qt_http_ep ep, const char *m)
+method_ok(enum qt_http_ep ep, const char *url, const char *m)
 {
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     bool post = strcmp(m, "POST") == 0;
     switch (ep) {
     case QT_EP_WRITE: return post;
     case QT_EP_QUERY: return get || post;
+    case QT_EP_OPS: /* reads are GET (export: not HEAD), changes are POST */
+        if (strcmp(url, "/api/v1/shards") == 0)
+            return get;
+        return strcmp(url, "/api/v1/export") == 0 ? strcmp(m, "GET") == 0 : post;
     default: return get;
     }
 }
@@ -663,13 +727,14 @@ on_headers(struct qt_http *h, struct MHD_Connection *conn, const char *url, cons
     if (ep == QT_EP_OTHER)
         return respond_error(h, conn, 404,
                              "no such endpoint (try /write, /query, /ping, "
-                             "/health, /metrics)");
-    if (!method_ok(ep, method))
+                             "/health, /metrics, /api/v1/shards)");
+    if (!method_ok(ep, url, method))
         return respond_error(h, conn, 405, "method not allowed for this endpoint");
     struct req *r = qt_calloc(1, sizeof(*r));
     if (r == NULL)
         return respond_error(h, conn, 503, "out of memory");
     r->ep = ep;
+    r->op = ep == QT_EP_OPS ? ops_name(url) : NULL;
     r->t0_ns = mono_ns();
     qt_sbuf_init(&r->body, QT_SRV_QUERY_TEXT_MAX);
     *state = r;
@@ -707,6 +772,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     case QT_EP_PING: return respond(h, conn, 204, NULL, NULL, 0);
     case QT_EP_HEALTH: return do_health(h, conn);
     case QT_EP_METRICS: return do_metrics(h, conn);
+    case QT_EP_OPS: return do_ops(h, conn, r);
     default: qt_unreachable();
     }
 }
@@ -722,6 +788,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
     if (r == NULL)
         return;
     wr_free(r->w);
+    qt_http_export_stop(r->export);
     qt_sbuf_deinit(&r->body);
     qt_free(r);
     *state = NULL;
@@ -788,7 +855,8 @@ qt_http_stop(struct qt_http *h)
 {
     if (h == NULL)
         return;
-    qt_http_quiesce(h); /* MHD would close the socket; quiesced, it is ours */
+    qt_http_quiesce(h);            /* MHD would close the socket; quiesced, it is ours */
+    atomic_store(&h->stopping, 1); /* running operations stop at their next step */
     MHD_stop_daemon(h->d);
     qt_free(h);
 }

@@ -11,6 +11,9 @@
  *   GET /ping                    204
  *   GET /health                  200 JSON, 503 when read-only
  *   GET /metrics                 Prometheus text exposition
+ *   GET /api/v1/shards, POST /api/v1/compact|backup|verify,
+ *   GET /api/v1/export           DBA operations on the live database
+ *                                (server/http_ops.h)
  *
  * Status codes and bodies are specified in design/server.md "HTTP API".
  * A thread per connection means a blocking durable write or a long query

@@ -102,8 +102,8 @@ static const char *const proto_names[QT_PROTO_COUNT] = {"ilp", "graphite",
                                                         "http"}; /* ORDER PROTOS */
 static const char *const close_names[QT_CLOSE_COUNT] = {"peer", "reset",   "idle",
                                                         "slow", "storage", "shutdown"};
-static const char *const ep_names[QT_EP_COUNT] = {"write",  "query",   "ping",
-                                                  "health", "metrics", "other"};
+static const char *const ep_names[QT_EP_COUNT] = {"write",   "query", "ping", "health",
+                                                  "metrics", "ops",   "other"};
 
 static void
 per_proto(struct qt_sbuf *o, const char *name, const char *help, _Atomic uint64_t *v)

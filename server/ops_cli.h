@@ -1,15 +1,17 @@
 /*
- * ops_cli.h -- the operations subcommands of the qtdb binary (offline mode,
- * --data DIR; design/ops.md "CLI"):
+ * ops_cli.h -- the operations subcommands of the qtdb binary, offline
+ * (--data DIR) or against a running server (--server URL, its
+ * /api/v1/ endpoints; DESIGN.md section 15):
  *
- *   qtdb shards  --data DIR
- *   qtdb compact --data DIR (--shard ID | --all) [--retention SPEC]
- *   qtdb backup  --data DIR --to DIR [--incremental] [--copy]
- *   qtdb restore --from DIR --data NEWDIR [--force]
- *   qtdb verify  (--data DIR | --backup DIR) [--quarantine]
+ *   qtdb shards  (--data DIR | --server URL)
+ *   qtdb compact (--data DIR [--retention SPEC] | --server URL) (--shard ID | --all) [--force]
+ *   qtdb backup  (--data DIR | --server URL) --to DIR [--incremental] [--copy]
+ *   qtdb restore --from DIR --data NEWDIR [--force]            (offline only)
+ *   qtdb verify  (--data DIR | --backup DIR | --server URL) [--quarantine]
  *   qtdb export  'MEASUREMENT[,tag=value...]' [--from T] [--to T]
- *                --format lp|csv --data DIR
+ *                --format lp|csv (--data DIR | --server URL)
  *
+ * --server modes take --timeout S (seconds between bytes of the answer).
  * Each returns the process exit code (0 ok, 1 failure or damage found,
  * 2 usage).  Long operations draw a progress bar on stderr when it is a
  * terminal and print a summary at the end; SIGINT stops them between steps,
