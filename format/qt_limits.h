@@ -171,6 +171,12 @@
  * them linearly once per column group. */
 #define QT_RETENTION_RULES_MAX 1024u
 
+/* Rollup rules per database (storage/rollup.h): matched linearly once per
+ * series per rollup run; 4 intervals each keep rollup series per raw
+ * series bounded. */
+#define QT_ROLLUP_RULES_MAX     256u
+#define QT_ROLLUP_INTERVALS_MAX 4u
+
 /* The background thread rewrites a sealed single-segment shard to trim
  * points past retention only when at least 1/this of its points expired,
  * so a shard sliding out of retention is not rewritten every pass. */

@@ -25,6 +25,7 @@ static const struct subcommand subcommands[] = {
     {"load", "bulk-load line protocol from a file over TCP", qt_cmd_load},
     {"shards", "list shards with their sizes and state", qt_cli_shards},
     {"compact", "merge a shard's segments", qt_cli_compact},
+    {"rollup", "compute per-bucket rollups of ended shards", qt_cli_rollup},
     {"backup", "take an online, consistent backup", qt_cli_backup},
     {"restore", "restore a backup into an empty data directory", qt_cli_restore},
     {"verify", "check every checksum of a data directory or backup", qt_cli_verify},

@@ -26,6 +26,7 @@
 #include "storage/db.h"
 #include "storage/export.h"
 #include "storage/retention.h"
+#include "storage/rollup.h"
 #include "storage/verify.h"
 
 #include <errno.h>
@@ -42,7 +43,7 @@
 
 struct cli {
     const char *cmd;
-    const char *data, *to, *from, *backup, *shard, *format, *retention, *selector;
+    const char *data, *to, *from, *backup, *shard, *format, *retention, *selector, *rollups;
     const char *server, *timeout;
     bool all, incremental, copy, force, quarantine, help;
 };
@@ -86,6 +87,7 @@ cli_parse(int argc, char **argv, struct cli *c)
             cli_opt(argc, argv, &i, "--shard", &c->shard) ||
             cli_opt(argc, argv, &i, "--format", &c->format) ||
             cli_opt(argc, argv, &i, "--retention", &c->retention) ||
+            cli_opt(argc, argv, &i, "--rollups", &c->rollups) ||
             cli_opt(argc, argv, &i, "--server", &c->server) ||
             cli_opt(argc, argv, &i, "--timeout", &c->timeout))
             continue;
@@ -617,6 +619,50 @@ qt_cli_compact(int argc, char **argv)
     if (rc == 0 || r.shards > 0)
         print_compact(&r);
     int crc = qt_db_close(db);
+    rc = rc != 0 ? rc : crc;
+    return rc != 0 ? cli_fail(c.cmd, rc) : 0;
+}
+
+/* ---- rollup ------------------------------------------------------------------------------ */
+
+static const char rollup_usage[] =
+    "usage: qtdb rollup --data DIR --rollups SPEC\n"
+    "  SPEC  rollup rules, e.g. air=1m,1h;grid*=1h (units s, m, h, d; each interval\n"
+    "        must divide the shard duration).  Every shard that has ended is summarised\n"
+    "        into measurements <name>:<interval> (fields <f>.count/.sum/.min/.max/.first/\n"
+    "        .last); re-running recomputes them (idempotent).\n";
+
+int
+qt_cli_rollup(int argc, char **argv)
+{
+    struct cli c;
+    int rc = cli_parse(argc, argv, &c);
+    if (rc != 0 || c.help || c.rollups == NULL || c.server != NULL)
+        return cli_usage(rollup_usage, c.help && rc == 0);
+    char *buf = qt_strndup(c.rollups, strlen(c.rollups));
+    struct qt_rollup_rule *rules = qt_calloc(QT_ROLLUP_RULES_MAX, sizeof(*rules));
+    uint32_t n = 0;
+    rc = buf == NULL || rules == NULL ? QT_ENOMEM
+                                      : qt_rollup_parse(buf, rules, QT_ROLLUP_RULES_MAX, &n);
+    struct qt_db *db = NULL;
+    if (rc == 0) {
+        qt_log_set_level(QT_LOG_WARN);
+        rc = cli_open(&c, false, &db);
+        if (rc != 0) {
+            qt_free(rules);
+            qt_free(buf);
+            return rc;
+        }
+    }
+    struct qt_rollup_result r = {0};
+    if (rc == 0)
+        rc = qt_db_rollup(db, rules, n, 0, &r);
+    if (rc == 0)
+        printf("rollup: %u shard(s), %" PRIu64 " series-intervals, %" PRIu64 " bucket points\n",
+               r.shards, r.series, r.buckets);
+    int crc = db != NULL ? qt_db_close(db) : 0;
+    qt_free(rules);
+    qt_free(buf);
     rc = rc != 0 ? rc : crc;
     return rc != 0 ? cli_fail(c.cmd, rc) : 0;
 }

@@ -22,6 +22,7 @@
 
 int qt_cli_shards(int argc, char **argv);
 int qt_cli_compact(int argc, char **argv);
+int qt_cli_rollup(int argc, char **argv);
 int qt_cli_backup(int argc, char **argv);
 int qt_cli_restore(int argc, char **argv);
 int qt_cli_verify(int argc, char **argv);

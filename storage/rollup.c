@@ -63,7 +63,7 @@ ru_intervals(char *list, struct qt_rollup_rule *r)
     r->n_intervals = 0;
     char *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
-        if (r->n_intervals == 4)
+        if (r->n_intervals == QT_ROLLUP_INTERVALS_MAX)
             return qt_fail(QT_ELIMIT, "rollup: at most 4 intervals per rule");
         int64_t ns = 0;
         int rc = ru_interval(tok, &ns);
@@ -92,7 +92,7 @@ qt_rollup_parse(char *buf, struct qt_rollup_rule *rules, uint32_t cap, uint32_t 
         char *eq = strchr(tok, '=');
         if (eq == NULL || eq == tok)
             return qt_fail(QT_ESYNTAX, "rollup: rule must be name=interval[,interval]");
-        if (*n >= cap)
+        if (*n >= cap || *n >= QT_ROLLUP_RULES_MAX)
             return qt_fail(QT_ELIMIT, "rollup: too many rules");
         *eq = '\0';
         struct qt_rollup_rule *r = &rules[*n];

@@ -16,6 +16,8 @@
 #ifndef QT_ROLLUP_H
 #define QT_ROLLUP_H
 
+#include "format/qt_limits.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,9 +26,9 @@ struct qt_db;
 struct qt_rollup_rule {
     const char *measurement; /* exact name, or prefix when `prefix` ("" + prefix = all) */
     bool prefix;
-    uint32_t n_intervals;                         /* 1..QT_ROLLUP_INTERVALS_MAX */
-    int64_t interval_ns[4];                       /* ascending, distinct, > 0 */
-    char interval_name[4][24];                    /* as written: "1m", "1h" */
+    uint32_t n_intervals; /* 1..QT_ROLLUP_INTERVALS_MAX */
+    int64_t interval_ns[QT_ROLLUP_INTERVALS_MAX];    /* ascending, distinct, > 0 */
+    char interval_name[QT_ROLLUP_INTERVALS_MAX][24]; /* as written: "1m", "1h" */
 };
 
 /*

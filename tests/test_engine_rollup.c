@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "opsutil.h"
 #include "storage/catalog.h"
+#include "storage/compact.h"
 #include "storage/retention.h"
 #include "storage/rollup.h"
 #include "storage/scan.h"
@@ -228,6 +229,10 @@ TEST(rollup_matches_model_with_late_data)
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
     /* Idempotent, also after compaction mixed rollup and raw segments; and
      * it survives a reopen. */
+    struct qt_compact_opts co = {.all = true, .force = true};
+    struct qt_compact_result cr;
+    CHECK_OK(qt_db_compact(db, &co, &cr));
+    CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
     CHECK_OK(qt_db_rollup(db, r, n, 0, &res));
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
     CHECK_OK(qt_db_close(db));
