@@ -8,8 +8,9 @@
  *     sees all of that shard's data present at the time of the scan;
  *   - a bucket's summary is exact for integers (int64 arithmetic; a sum
  *     that overflows is left out of the point) and for count/min/max/first/
- *     last of floats; a float sum is added in scan order, block statistics
- *     contributing their stored sum.
+ *     last of floats; a float sum is a Neumaier-compensated sum in scan
+ *     order (block statistics contributing their stored sum), as the query
+ *     layer adds floats, rounded to one double per bucket.
  */
 #include "storage/rollup.h"
 
@@ -145,7 +146,36 @@ struct ru_bucket {
     bool sum_bad; /* int sum overflowed */
     union qt_stat sum, min, max, first, last;
     int64_t first_ts, last_ts;
+    double fcomp, fspecial; /* floats: Neumaier compensation, non-finite addends */
+    bool special;
 };
+
+/* Neumaier's compensated addition into b->sum.f, as the query layer sums
+ * (query/agg.c): non-finite addends and overflow are kept apart. */
+static void
+ru_fsum_add(struct ru_bucket *b, double x)
+{
+    qt_assert(b != NULL);
+    double t = b->sum.f + x;
+    if (!isfinite(t)) {
+        b->fspecial += x;
+        b->special = true;
+        return;
+    }
+    if (fabs(b->sum.f) >= fabs(x))
+        b->fcomp += (b->sum.f - t) + x;
+    else
+        b->fcomp += (x - t) + b->sum.f;
+    b->sum.f = t;
+}
+
+/* The bucket's float total. */
+static double
+ru_fsum_total(const struct ru_bucket *b)
+{
+    double t = b->sum.f + b->fcomp;
+    return b->special ? t + b->fspecial : t;
+}
 
 static bool
 ru_less(enum qt_vtype vt, union qt_stat a, union qt_stat b)
@@ -161,7 +191,11 @@ ru_add(struct ru_bucket *b, enum qt_vtype vt, const struct qt_stats *s, int64_t 
     qt_assert(b != NULL && s != NULL && s->count > 0);
     bool nan_mm = vt == QT_VT_FLOAT && (isnan(s->min.f) || isnan(s->max.f));
     if (b->count == 0) {
-        b->sum = s->sum;
+        b->sum.i = 0;
+        if (vt == QT_VT_FLOAT)
+            ru_fsum_add(b, s->sum.f);
+        else
+            b->sum = s->sum;
         b->sum_bad = s->sum_overflow;
         b->min = s->min;
         b->max = s->max;
@@ -169,7 +203,7 @@ ru_add(struct ru_bucket *b, enum qt_vtype vt, const struct qt_stats *s, int64_t 
         b->first_ts = t_first;
     } else {
         if (vt == QT_VT_FLOAT)
-            b->sum.f += s->sum.f;
+            ru_fsum_add(b, s->sum.f);
         else if (s->sum_overflow || __builtin_add_overflow(b->sum.i, s->sum.i, &b->sum.i))
             b->sum_bad = true;
         bool fl = vt == QT_VT_FLOAT;
@@ -203,7 +237,10 @@ ru_emit(const struct ru_series *rs, const struct ru_bucket *b)
     static const char *const sfx[6] = {".count", ".sum", ".min", ".max", ".first", ".last"};
     char names[6][QT_SERIES_KEY_MAX + 8];
     struct qt_batch_field f[6];
-    const union qt_stat *v[6] = {NULL, &b->sum, &b->min, &b->max, &b->first, &b->last};
+    union qt_stat sum = b->sum;
+    if (rs->vt == QT_VT_FLOAT)
+        sum.f = ru_fsum_total(b);
+    const union qt_stat *v[6] = {NULL, &sum, &b->min, &b->max, &b->first, &b->last};
     uint32_t nf = 0;
     for (uint32_t i = 0; i < 6; i++) {
         if (i == 1 && b->sum_bad)
