@@ -15,11 +15,11 @@
 #include "storage/rollup.h"
 
 #include "db_int.h"
-#include "ops_int.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+#include "ops_int.h"
 #include "storage/scan.h"
 
 #include <errno.h>
@@ -346,8 +346,8 @@ ru_meas_len(const uint8_t *g, uint32_t len)
 
 /* Roll up series sid over shards[0..ns) for every interval of rule r. */
 static int
-ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r,
-              const int64_t *shards, uint32_t ns, struct qt_rollup_result *res)
+ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, const int64_t *shards,
+              uint32_t ns, struct qt_rollup_result *res)
 {
     struct qt_catalog *cat = qt_db_catalog(db);
     struct qt_catalog_series si;

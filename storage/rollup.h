@@ -26,7 +26,7 @@ struct qt_db;
 struct qt_rollup_rule {
     const char *measurement; /* exact name, or prefix when `prefix` ("" + prefix = all) */
     bool prefix;
-    uint32_t n_intervals; /* 1..QT_ROLLUP_INTERVALS_MAX */
+    uint32_t n_intervals;                            /* 1..QT_ROLLUP_INTERVALS_MAX */
     int64_t interval_ns[QT_ROLLUP_INTERVALS_MAX];    /* ascending, distinct, > 0 */
     char interval_name[QT_ROLLUP_INTERVALS_MAX][24]; /* as written: "1m", "1h" */
 };
@@ -39,9 +39,9 @@ struct qt_rollup_rule {
 int qt_rollup_parse(char *buf, struct qt_rollup_rule *rules, uint32_t cap, uint32_t *n);
 
 struct qt_rollup_result {
-    uint32_t shards;   /* shards rolled up */
-    uint64_t series;   /* (series, interval, shard) triples summarised */
-    uint64_t buckets;  /* rollup points (lines) written */
+    uint32_t shards;  /* shards rolled up */
+    uint64_t series;  /* (series, interval, shard) triples summarised */
+    uint64_t buckets; /* rollup points (lines) written */
 };
 
 /*

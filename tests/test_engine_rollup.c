@@ -55,8 +55,8 @@ ru_write(struct qt_db *db, struct ru_model *m, uint32_t g, uint32_t slot, uint64
 
 /* Values of the rollup series key+" "+field over the whole range, by bucket. */
 static int
-ru_read(struct qt_db *db, const char *gkey, const char *field, int64_t iv, double *fv, int64_t *iv_out,
-        bool *seen, uint32_t nb)
+ru_read(struct qt_db *db, const char *gkey, const char *field, int64_t iv, double *fv,
+        int64_t *iv_out, bool *seen, uint32_t nb)
 {
     char key[128];
     snprintf(key, sizeof(key), "%s %s", gkey, field);
@@ -175,9 +175,9 @@ TEST(rollup_parse)
     CHECK_EQ(r[0].interval_ns[1], OPS_HOUR);
     CHECK(strcmp(r[0].interval_name[0], "1m") == 0);
     CHECK(strcmp(r[1].measurement, "grid") == 0 && r[1].prefix);
-    const char *bad[] = {"air",        "air=",       "=1h",          "air=1h,1m", "air=1h,1h",
-                         "air=0h",     "air=1x",     "air=1m,2m,3m,4m,5m", "a*r=1h",
-                         "air:1h=1d", "air=1h;air=1d", "air=-1h"};
+    const char *bad[] = {"air",       "air=",      "=1h",           "air=1h,1m",
+                         "air=1h,1h", "air=0h",    "air=1x",        "air=1m,2m,3m,4m,5m",
+                         "a*r=1h",    "air:1h=1d", "air=1h;air=1d", "air=-1h"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char buf[64];
         snprintf(buf, sizeof(buf), "%s", bad[i]);
@@ -218,8 +218,9 @@ TEST(rollup_matches_model_with_late_data)
     CHECK_OK(ru_check_all(db, &m, 3));
     /* airx has no rule: no airx:1m series. */
     uint32_t sid = 0;
-    CHECK_RC(qt_catalog_lookup(qt_db_catalog(db), (const uint8_t *)"airx:1m,st=a v.count", 20, &sid),
-             QT_ENOTFOUND);
+    CHECK_RC(
+        qt_catalog_lookup(qt_db_catalog(db), (const uint8_t *)"airx:1m,st=a v.count", 20, &sid),
+        QT_ENOTFOUND);
     /* Late data and overwrites in rolled-up shards, then everything ended. */
     for (uint32_t i = 0; i < 400; i++)
         CHECK_OK(ru_write(db, &m, (uint32_t)(qt_test_rand(&rng) % RU_GROUPS),
