@@ -871,6 +871,7 @@ qt_db_close(struct qt_db *db)
     pthread_mutex_destroy(&db->ver_mu);
     pthread_rwlock_destroy(&db->swap_lock);
     pthread_mutex_destroy(&db->flush_mu);
+    db_rollup_free(db->rollup);
     qt_free(db);
     return rc;
 }

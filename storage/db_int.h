@@ -80,7 +80,8 @@ struct qt_db {
     _Atomic uint64_t lines_written, points_written, lines_rejected;
     _Atomic uint64_t flushes, flush_points, flush_ns;
     uint64_t replay_records, replay_points, replay_ns, replay_torn_bytes;
-    struct db_ops *ops; /* operations state (ops_int.h) */
+    struct db_ops *ops;       /* operations state (ops_int.h) */
+    struct db_rollup *rollup; /* rollup records (rollup.c); NULL before the first run */
 };
 
 /* Versions and refcounts (db.c). */
@@ -110,6 +111,10 @@ int db_seg_path(const struct qt_db *db, int64_t shard_start, uint64_t seq, const
 struct db_ops;
 int db_ops_start(struct qt_db *db);
 void db_ops_stop(struct qt_db *db);
+
+/* Rollup records (rollup.c): freed at close. */
+struct db_rollup;
+void db_rollup_free(struct db_rollup *r);
 
 /* Flush (db_flush.c). */
 int db_flush_once(struct qt_db *db);

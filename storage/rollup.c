@@ -18,12 +18,14 @@
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
+#include "format/qt_hash.h"
 #include "format/qt_limits.h"
 #include "ops_int.h"
 #include "storage/scan.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +331,199 @@ ru_scan(const struct ru_series *rs, uint32_t sid, int64_t t0, int64_t t1, int64_
     return rc;
 }
 
+/* ---- records: what each shard's rollup was computed from ---------------------- */
+
+struct ru_record {
+    int64_t shard;
+    uint64_t rules_hash;
+    uint64_t ident;
+};
+
+struct db_rollup {
+    pthread_mutex_t mu;
+    struct ru_record *rec;
+    uint32_t n, cap;
+};
+
+void
+db_rollup_free(struct db_rollup *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_destroy(&r->mu);
+    qt_free(r->rec);
+    qt_free(r);
+}
+
+/* db->rollup, created on first use (under state_mu). */
+static struct db_rollup *
+ru_state(struct qt_db *db, bool create)
+{
+    pthread_mutex_lock(&db->state_mu);
+    if (db->rollup == NULL && create) {
+        struct db_rollup *r = qt_calloc(1, sizeof(*r));
+        if (r != NULL && pthread_mutex_init(&r->mu, NULL) != 0) {
+            qt_free(r);
+            r = NULL;
+        }
+        db->rollup = r;
+    }
+    struct db_rollup *r = db->rollup;
+    pthread_mutex_unlock(&db->state_mu);
+    return r;
+}
+
+static uint64_t
+ru_rules_hash(const struct qt_rollup_rule *rules, uint32_t n)
+{
+    uint64_t h = n;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct qt_rollup_rule *r = &rules[i];
+        h = qt_hash64_seed(r->measurement, strlen(r->measurement), h);
+        int64_t w[2] = {r->prefix, r->n_intervals};
+        h = qt_hash64_seed(w, sizeof(w), h);
+        h = qt_hash64_seed(r->interval_ns, r->n_intervals * sizeof(int64_t), h);
+    }
+    return h;
+}
+
+/* The measurement of series id is ruled (rolled up). */
+static bool
+ru_id_ruled(struct qt_catalog *cat, uint64_t id, const struct qt_rollup_rule *rules, uint32_t n)
+{
+    uint32_t sid = 0;
+    struct qt_catalog_series si;
+    struct qt_catalog_group gi;
+    if (qt_catalog_sid_by_id(cat, id, &sid) != 0 || qt_catalog_series_info(cat, sid, &si) != 0 ||
+        qt_catalog_group_info(cat, si.gid, &gi) != 0)
+        return true; /* unknown: count it, so the identity stays conservative */
+    return ru_match(rules, n, gi.measurement.p, gi.measurement.len) != NULL;
+}
+
+/* Identity of shard `shard` in v: a hash of the seqs of its segments that
+ * hold a raw series of a ruled measurement (damaged ones always count). */
+static int
+ru_ident(struct qt_db *db, struct db_version *v, int64_t shard, const struct qt_rollup_rule *rules,
+         uint32_t n, uint64_t *out)
+{
+    qt_assert(v != NULL && out != NULL);
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (uint32_t i = 0; i < v->nsegs; i++) {
+        struct db_seg *sg = v->segs[i];
+        if (sg->m.shard_start_ns != shard)
+            continue;
+        bool raw = sg->r == NULL;
+        struct qt_seg_key *keys = NULL;
+        uint8_t *kbuf = NULL;
+        uint32_t nk = 0;
+        if (!raw) {
+            int rc = qt_segr_keys(sg->r, &keys, &nk, &kbuf);
+            if (rc != 0)
+                return rc;
+            for (uint32_t k = 0; k < nk && !raw; k++)
+                raw = ru_id_ruled(qt_db_catalog(db), keys[k].series_id, rules, n);
+            qt_segr_keys_free(keys, kbuf);
+        }
+        if (raw)
+            h = qt_hash64_seed(&sg->m.seq, sizeof(sg->m.seq), h);
+    }
+    *out = h;
+    return 0;
+}
+
+static int
+ru_record(struct qt_db *db, int64_t shard, uint64_t rules_hash, uint64_t ident)
+{
+    struct db_rollup *r = ru_state(db, true);
+    if (r == NULL)
+        return QT_ENOMEM;
+    pthread_mutex_lock(&r->mu);
+    int rc = 0;
+    uint32_t i = 0;
+    while (i < r->n && (r->rec[i].shard != shard || r->rec[i].rules_hash != rules_hash))
+        i++;
+    if (i == r->n && r->n == r->cap) {
+        uint32_t cap = r->cap ? r->cap * 2 : 16;
+        struct ru_record *nr = qt_realloc(r->rec, cap * sizeof(*nr));
+        if (nr == NULL)
+            rc = QT_ENOMEM;
+        else {
+            r->rec = nr;
+            r->cap = cap;
+        }
+    }
+    if (rc == 0) {
+        r->rec[i] = (struct ru_record){.shard = shard, .rules_hash = rules_hash, .ident = ident};
+        if (i == r->n)
+            r->n++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+static bool
+ru_recorded(struct qt_db *db, int64_t shard, uint64_t rules_hash, uint64_t ident)
+{
+    struct db_rollup *r = ru_state(db, false);
+    bool ok = false;
+    if (r == NULL)
+        return false;
+    pthread_mutex_lock(&r->mu);
+    for (uint32_t i = 0; i < r->n && !ok; i++)
+        ok = r->rec[i].shard == shard && r->rec[i].rules_hash == rules_hash &&
+             r->rec[i].ident == ident;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+/* Some raw series of a ruled measurement has memtable rows in [t0, t1). */
+static bool
+ru_mem_in_range(struct qt_db *db, struct db_version *v, const struct qt_rollup_rule *rules,
+                uint32_t n, int64_t t0, int64_t t1)
+{
+    struct qt_catalog *cat = qt_db_catalog(db);
+    uint32_t ng = qt_catalog_group_count(cat);
+    struct db_mem *mems[2] = {v->active, v->imm};
+    for (uint32_t g = 0; g < ng; g++) {
+        struct qt_catalog_group gi;
+        if (qt_catalog_group_info(cat, g, &gi) != 0)
+            return true;
+        if (ru_match(rules, n, gi.measurement.p, gi.measurement.len) == NULL)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            int64_t mn = 0, mx = 0;
+            if (mems[k] != NULL && qt_mem_group_range(mems[k]->m, g, &mn, &mx) && mx >= t0 &&
+                mn < t1)
+                return true;
+        }
+    }
+    return false;
+}
+
+bool
+qt_db_rollup_covers(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, int64_t t0,
+                    int64_t t1, int64_t now_ns)
+{
+    qt_assert(db != NULL && (rules != NULL || n == 0));
+    if (now_ns == 0)
+        now_ns = db_ops_wall_ns();
+    int64_t dur = db->mhdr.shard_duration_ns;
+    uint64_t rh = ru_rules_hash(rules, n);
+    struct db_version *v = db_version_get(db);
+    bool ok = t0 < t1 && !ru_mem_in_range(db, v, rules, n, t0, t1);
+    for (uint32_t i = 0; ok && i < v->nsegs; i++) {
+        int64_t s = v->segs[i]->m.shard_start_ns;
+        bool overlaps = s < t1 && (s > INT64_MAX - dur || s + dur > t0);
+        if (!overlaps || (i > 0 && v->segs[i - 1]->m.shard_start_ns == s))
+            continue;
+        uint64_t id = 0;
+        ok = s <= INT64_MAX - dur && s + dur <= now_ns && ru_ident(db, v, s, rules, n, &id) == 0 &&
+             ru_recorded(db, s, rh, id);
+    }
+    db_version_put(v);
+    return ok;
+}
+
 /* ---- driver ------------------------------------------------------------------------ */
 
 /* Length of the escaped measurement at the start of group key g[0..len). */
@@ -385,26 +580,28 @@ ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, co
     return rc;
 }
 
-/* Distinct starts of shards with segments that ended by now, ascending. */
+/* Distinct starts of shards with segments that ended by now, ascending,
+ * and each one's identity (ru_ident) in this snapshot. */
 static int
-ru_shards(struct qt_db *db, int64_t now, int64_t **out, uint32_t *n)
+ru_shards(struct qt_db *db, int64_t now, const struct qt_rollup_rule *rules, uint32_t nr,
+          int64_t **out, uint64_t **ident, uint32_t *n)
 {
     struct db_version *v = db_version_get(db);
     int64_t dur = db->mhdr.shard_duration_ns;
     *n = 0;
     *out = qt_malloc((v->nsegs + 1u) * sizeof(**out));
-    if (*out == NULL) {
-        db_version_put(v);
-        return QT_ENOMEM;
-    }
-    for (uint32_t i = 0; i < v->nsegs; i++) {
+    *ident = qt_malloc((v->nsegs + 1u) * sizeof(**ident));
+    int rc = *out == NULL || *ident == NULL ? QT_ENOMEM : 0;
+    for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++) {
         int64_t s = v->segs[i]->m.shard_start_ns;
         bool ended = s <= INT64_MAX - dur && s + dur <= now;
-        if (ended && (*n == 0 || (*out)[*n - 1] != s))
+        if (ended && (*n == 0 || (*out)[*n - 1] != s)) {
+            rc = ru_ident(db, v, s, rules, nr, &(*ident)[*n]);
             (*out)[(*n)++] = s;
+        }
     }
     db_version_put(v);
-    return 0;
+    return rc;
 }
 
 int
@@ -425,9 +622,10 @@ qt_db_rollup(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, i
         now_ns = db_ops_wall_ns();
     int rc = qt_db_flush(db);
     int64_t *shards = NULL;
+    uint64_t *ident = NULL;
     uint32_t ns = 0;
     if (rc == 0)
-        rc = ru_shards(db, now_ns, &shards, &ns);
+        rc = ru_shards(db, now_ns, rules, n, &shards, &ident, &ns);
     struct qt_catalog *cat = qt_db_catalog(db);
     uint32_t nser = rc == 0 ? qt_catalog_series_count(cat) : 0;
     for (uint32_t sid = 0; rc == 0 && sid < nser; sid++) {
@@ -442,8 +640,15 @@ qt_db_rollup(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, i
             rc = ru_one_series(db, sid, r, shards, ns, res);
     }
     res->shards = ns;
-    qt_free(shards);
     if (rc == 0)
         rc = qt_db_flush(db);
+    /* Recorded only now: the identities were taken before the scans, so
+     * raw data that landed since (and the flush that wrote it) is not in
+     * them and makes qt_db_rollup_covers() answer false. */
+    uint64_t rh = ru_rules_hash(rules, n);
+    for (uint32_t i = 0; rc == 0 && i < ns; i++)
+        rc = ru_record(db, shards[i], rh, ident[i]);
+    qt_free(shards);
+    qt_free(ident);
     return rc;
 }

@@ -54,4 +54,18 @@ struct qt_rollup_result {
 int qt_db_rollup(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, int64_t now_ns,
                  struct qt_rollup_result *res);
 
+/*
+ * True when the rollups under rules[0..n) answer exactly for [t0, t1) at
+ * now_ns (0 = wall clock): every shard overlapping the range that holds
+ * segments ended by now, was rolled up by qt_db_rollup() under the same
+ * rules (in this process: records are not persisted) and its set of
+ * segments holding raw series of ruled measurements is still the one that
+ * run read; and no raw series of a ruled measurement has memtable data in
+ * the range.  Late data, a compaction or a retention trim of raw data in a
+ * shard make it false until the next qt_db_rollup().  Conservative: false
+ * may be answered where the rollups happen to be current.
+ */
+bool qt_db_rollup_covers(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n,
+                         int64_t t0, int64_t t1, int64_t now_ns);
+
 #endif

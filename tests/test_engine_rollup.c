@@ -216,6 +216,32 @@ TEST(rollup_matches_model_with_late_data)
     CHECK_EQ(res.shards, 3u);
     CHECK(res.buckets > 0);
     CHECK_OK(ru_check_all(db, &m, 3));
+    int64_t h3 = OPS_T0 + 3 * OPS_HOUR;
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0 + OPS_HOUR, OPS_T0 + 2 * OPS_HOUR, 0));
+    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, h3 + 1, h3)); /* shard 3 not rolled up */
+    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3 - 1)); /* shard 2 not ended */
+    CHECK(!qt_db_rollup_covers(db, r, n, h3, OPS_T0, h3));     /* empty range */
+    /* Unruled data in the memtable does not matter; late raw data does,
+     * in the memtable and once flushed, until the next run. */
+    CHECK_OK(ru_write(db, &m, 2, 10, &rng));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
+    CHECK_OK(ru_write(db, &m, 0, 600, &rng)); /* 1h10m: shard 1 */
+    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, OPS_T0 + OPS_HOUR, h3));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0 + 2 * OPS_HOUR, h3, h3));
+    CHECK_OK(qt_db_flush(db));
+    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0 + OPS_HOUR, OPS_T0 + 2 * OPS_HOUR, h3));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0 + 2 * OPS_HOUR, h3, h3));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, OPS_T0 + OPS_HOUR, h3)); /* airx-only segment */
+    struct qt_rollup_rule other[1];
+    uint32_t no = 0;
+    char ospec[] = "air=1h";
+    CHECK_OK(qt_rollup_parse(ospec, other, 1, &no));
+    CHECK(!qt_db_rollup_covers(db, other, no, OPS_T0, OPS_T0 + OPS_HOUR, h3)); /* other rules */
+    CHECK_OK(qt_db_rollup(db, r, n, h3, &res));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
+    CHECK_OK(ru_check_all(db, &m, 3));
     /* airx has no rule: no airx:1m series. */
     uint32_t sid = 0;
     CHECK_RC(
@@ -232,13 +258,18 @@ TEST(rollup_matches_model_with_late_data)
      * it survives a reopen. */
     struct qt_compact_opts co = {.all = true, .force = true};
     struct qt_compact_result cr;
+    int64_t end = OPS_T0 + RU_SHARDS * OPS_HOUR;
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, end, 0));
     CHECK_OK(qt_db_compact(db, &co, &cr));
+    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, end, 0)); /* conservative */
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
     CHECK_OK(qt_db_rollup(db, r, n, 0, &res));
+    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, end, 0));
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
     CHECK_OK(qt_db_close(db));
     db = ops_open(qt_test_dir(), NULL);
     CHECK(db != NULL);
+    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, end, 0)); /* records are per process */
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
     /* An interval that does not divide the shard is refused. */
     char bad[] = "air=7m";
