@@ -39,7 +39,7 @@ ru_interval(const char *s, int64_t *out)
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v <= 0 || s[0] == '+' || s[0] == ' ')
+    if (s[0] < '1' || s[0] > '9' || errno != 0 || end == s || v <= 0)
         return qt_fail(QT_ESYNTAX, "rollup: interval must be a positive integer and a unit");
     int64_t unit = 0;
     if (strcmp(end, "s") == 0)

@@ -177,7 +177,8 @@ TEST(rollup_parse)
     CHECK(strcmp(r[1].measurement, "grid") == 0 && r[1].prefix);
     const char *bad[] = {"air",       "air=",      "=1h",           "air=1h,1m",
                          "air=1h,1h", "air=0h",    "air=1x",        "air=1m,2m,3m,4m,5m",
-                         "a*r=1h",    "air:1h=1d", "air=1h;air=1d", "air=-1h"};
+                         "a*r=1h",    "air:1h=1d", "air=1h;air=1d", "air=-1h",
+                         "air=01h",   "air=+1h",   "air= 1h"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char buf[64];
         snprintf(buf, sizeof(buf), "%s", bad[i]);
