@@ -177,6 +177,17 @@
 #define QT_ROLLUP_RULES_MAX     256u
 #define QT_ROLLUP_INTERVALS_MAX 4u
 
+/* The query planner checks rollup currency shard by shard; a range over
+ * more shards than this (~27 years of 1-day shards) simply reads raw. */
+#define QT_ROLLUP_SPAN_SHARDS_MAX 10000u
+
+/* The ROLLUPS record file: 16 bytes per shard, so 1 MiB is ~65k shards;
+ * a bigger file is not ours (read whole, checksum-verified). */
+#define QT_ROLLUP_FILE_MAX (1ull << 20)
+
+/* Pieces (raw or rollup time ranges) one query plan may read. */
+#define QT_ROLLUP_PLAN_PIECES_MAX 64u
+
 /* The background thread rewrites a sealed single-segment shard to trim
  * points past retention only when at least 1/this of its points expired,
  * so a shard sliding out of retention is not rewritten every pass. */

@@ -639,30 +639,20 @@ qt_cli_rollup(int argc, char **argv)
     int rc = cli_parse(argc, argv, &c);
     if (rc != 0 || c.help || c.rollups == NULL || c.server != NULL)
         return cli_usage(rollup_usage, c.help && rc == 0);
-    char *buf = qt_strndup(c.rollups, strlen(c.rollups));
-    struct qt_rollup_rule *rules = qt_calloc(QT_ROLLUP_RULES_MAX, sizeof(*rules));
-    uint32_t n = 0;
-    rc = buf == NULL || rules == NULL ? QT_ENOMEM
-                                      : qt_rollup_parse(buf, rules, QT_ROLLUP_RULES_MAX, &n);
     struct qt_db *db = NULL;
-    if (rc == 0) {
-        qt_log_set_level(QT_LOG_WARN);
-        rc = cli_open(&c, false, &db);
-        if (rc != 0) {
-            qt_free(rules);
-            qt_free(buf);
-            return rc;
-        }
-    }
+    qt_log_set_level(QT_LOG_WARN);
+    rc = cli_open(&c, false, &db);
+    if (rc != 0)
+        return rc;
+    rc = qt_db_set_rollups(db, c.rollups);
     struct qt_rollup_result r = {0};
     if (rc == 0)
-        rc = qt_db_rollup(db, rules, n, 0, &r);
+        rc = qt_db_rollup(db, 0, &r);
     if (rc == 0)
-        printf("rollup: %u shard(s), %" PRIu64 " series-intervals, %" PRIu64 " bucket points\n",
-               r.shards, r.series, r.buckets);
-    int crc = db != NULL ? qt_db_close(db) : 0;
-    qt_free(rules);
-    qt_free(buf);
+        printf("rollup: %u shard(s), %" PRIu64 " series-intervals, %" PRIu64
+               " bucket points; %u shard(s) already current\n",
+               r.shards, r.series, r.buckets, r.shards_current);
+    int crc = qt_db_close(db);
     rc = rc != 0 ? rc : crc;
     return rc != 0 ? cli_fail(c.cmd, rc) : 0;
 }

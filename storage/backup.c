@@ -871,8 +871,9 @@ rs_verify(struct rs *r)
 static bool
 rs_engine_name(const char *name)
 {
-    static const char *const names[] = {"MANIFEST", "MANIFEST.tmp", QT_CATALOG_FILE, "wal",
-                                        "shards",   "quarantine",   "LOCK"};
+    static const char *const names[] = {"MANIFEST", "MANIFEST.tmp", QT_CATALOG_FILE,
+                                        "wal",      "shards",       "quarantine",
+                                        "LOCK",     "ROLLUPS",      "ROLLUPS.tmp"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(name, names[i]) == 0)
             return true;

@@ -973,8 +973,15 @@ cm_shard_run(struct qt_db *db, const struct qt_compact_opts *o, int64_t shard, s
     uint64_t bytes_out = out != NULL ? out->m.file_bytes : 0;
     if (rc == 0) {
         pthread_mutex_lock(&db->flush_mu);
+        /* Same raw points, new seqs: a current rollup record stays current
+         * unless the merge trimmed points (retention). */
+        bool carry = c.points_trimmed == 0 && db_rollup_current(db, shard);
         rc = db_ops_commit(db, p->in, p->nin, out, true);
+        if (rc == 0 && carry)
+            db_rollup_carry(db, shard);
         pthread_mutex_unlock(&db->flush_mu);
+        if (rc == 0 && carry)
+            db_rollup_persist(db); /* failure logged; conservative */
         if (rc == 0 || db_is_readonly(db)) {
             /* Committed (the version owns out), or the MANIFEST write failed
              * and its fate is unknown: the file must stay for open to judge. */

@@ -51,6 +51,7 @@ struct qt_db_opts {
     bool no_auto_ops;    /* no background compaction / retention thread */
     const struct qt_retention_rule *retention; /* copied at open; NULL: keep forever */
     uint32_t n_retention;
+    const char *rollups; /* rollup rules (storage/rollup.h), e.g. "air=1m,1h"; NULL: none */
 };
 
 /* Open (creating if needed) and recover.  The directory is locked: a second

@@ -41,6 +41,10 @@ struct db_seg {
     struct qt_segr *r; /* NULL when damaged */
     char path[PATH_MAX];
     bool drop_file; /* unlink on last release (compaction, retention) */
+    /* rollup.c memo: holds a raw series of a ruled measurement under the
+     * rules whose hash is ru_hash (0: not computed yet) */
+    _Atomic uint64_t ru_hash;
+    _Atomic bool ru_raw;
 };
 
 struct db_version {
@@ -115,6 +119,12 @@ void db_ops_stop(struct qt_db *db);
 /* Rollup records (rollup.c): freed at close. */
 struct db_rollup;
 void db_rollup_free(struct db_rollup *r);
+/* Compaction (flush_mu held): before the commit, whether shard's rollup
+ * record is current; after a commit that trimmed nothing, carry it to the
+ * new segment set (same raw points, new seqs).  Then persist (no lock). */
+bool db_rollup_current(struct qt_db *db, int64_t shard);
+void db_rollup_carry(struct qt_db *db, int64_t shard);
+int db_rollup_persist(struct qt_db *db);
 
 /* Flush (db_flush.c). */
 int db_flush_once(struct qt_db *db);

@@ -21,6 +21,7 @@
 #include "format/qt_log.h"
 #include "ops_int.h"
 #include "storage/compact.h"
+#include "storage/rollup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -352,6 +353,8 @@ db_ops_start(struct qt_db *db)
     qt_assert(ops->shard_dur > 0);
     db->ops = ops;
     int rc = qt_db_set_retention(db, db->opts.retention, db->opts.n_retention);
+    if (rc == 0)
+        rc = qt_db_set_rollups(db, db->opts.rollups);
     if (rc != 0)
         return rc;
     if (db->opts.read_only || db->opts.no_background || db->opts.no_auto_ops)
@@ -478,6 +481,18 @@ ops_pass(struct qt_db *db)
         if (rc != 0 && rc != QT_EBUSY && rc != QT_ECLOSED)
             qt_log(QT_LOG_WARN, "ops: background compaction of shard %" PRId64 ": %s (%s)", cand[i],
                    qt_strerror(rc), qt_err_detail());
+    }
+    /* Rollups last: a shard compacted above keeps its record (carried), a
+     * shard with late data or trimmed raw points is recomputed. */
+    if (!atomic_load(&ops->cancel) && !db_is_readonly(db)) {
+        struct qt_rollup_result rr;
+        int rc = qt_db_rollup(db, now, &rr);
+        if (rc != 0 && rc != QT_EREADONLY)
+            qt_log(QT_LOG_WARN, "ops: background rollup: %s (%s)", qt_strerror(rc),
+                   qt_err_detail());
+        else if (rr.shards > 0)
+            qt_log(QT_LOG_INFO, "ops: rolled up %u shard(s), %" PRIu64 " bucket points", rr.shards,
+                   rr.buckets);
     }
 }
 

@@ -17,15 +17,18 @@
 #include "db_int.h"
 #include "format/qt_alloc.h"
 #include "format/qt_assert.h"
+#include "format/qt_bytes.h"
 #include "format/qt_err.h"
 #include "format/qt_hash.h"
 #include "format/qt_limits.h"
+#include "format/qt_log.h"
 #include "ops_int.h"
 #include "storage/scan.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,27 +239,30 @@ static int
 ru_emit(const struct ru_series *rs, const struct ru_bucket *b)
 {
     qt_assert(rs != NULL && b->count > 0);
-    static const char *const sfx[6] = {".count", ".sum", ".min", ".max", ".first", ".last"};
-    char names[6][QT_SERIES_KEY_MAX + 8];
-    struct qt_batch_field f[6];
-    union qt_stat sum = b->sum;
+    enum { NF = 8 };
+    static const char *const sfx[NF] = {".count", ".sum",  ".min",      ".max",
+                                        ".first", ".last", ".first_ts", ".last_ts"};
+    char names[NF][QT_SERIES_KEY_MAX + 12];
+    struct qt_batch_field f[NF];
+    union qt_stat sum = b->sum, fts = {.i = b->first_ts}, lts = {.i = b->last_ts};
     if (rs->vt == QT_VT_FLOAT)
         sum.f = ru_fsum_total(b);
-    const union qt_stat *v[6] = {NULL, &sum, &b->min, &b->max, &b->first, &b->last};
+    const union qt_stat *v[NF] = {NULL, &sum, &b->min, &b->max, &b->first, &b->last, &fts, &lts};
     uint32_t nf = 0;
-    for (uint32_t i = 0; i < 6; i++) {
+    for (uint32_t i = 0; i < NF; i++) {
         if (i == 1 && b->sum_bad)
             continue;
-        if (rs->field_len + 6 > QT_SERIES_KEY_MAX)
+        if (rs->field_len + 9 > QT_SERIES_KEY_MAX)
             return qt_fail(QT_ELIMIT, "rollup: field name too long for its rollup fields");
         memcpy(names[nf], rs->field, rs->field_len);
         memcpy(names[nf] + rs->field_len, sfx[i], strlen(sfx[i]));
         f[nf].name = names[nf];
         f[nf].name_len = rs->field_len + (uint32_t)strlen(sfx[i]);
-        f[nf].vtype = i == 0 ? QT_VT_INT : rs->vt;
+        bool is_int = i == 0 || i >= 6;
+        f[nf].vtype = is_int ? QT_VT_INT : rs->vt;
         if (i == 0)
             f[nf].v.i = b->count;
-        else if (rs->vt == QT_VT_FLOAT)
+        else if (!is_int && rs->vt == QT_VT_FLOAT)
             f[nf].v.f = v[i]->f;
         else
             f[nf].v.i = v[i]->i;
@@ -331,17 +337,37 @@ ru_scan(const struct ru_series *rs, uint32_t sid, int64_t t0, int64_t t1, int64_
     return rc;
 }
 
-/* ---- records: what each shard's rollup was computed from ---------------------- */
+static char *
+ru_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = qt_malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
 
-struct ru_record {
-    int64_t shard;
-    uint64_t rules_hash;
-    uint64_t ident;
-};
+/* ---- state: the rules and what each shard's rollup was computed from ---------- */
+
+/* The ROLLUPS file (DESIGN.md 15 "Rollups"): all little-endian,
+ *   0 u32 magic "QTRU"   4 u32 version   8 u64 rules hash   16 u32 n   20 u32 0
+ *   24 n x (i64 shard start, u64 identity)   then the XXH3-64 of every byte
+ *   before it, canonical (8 bytes). */
+#define RU_FILE    "ROLLUPS"
+#define RU_MAGIC   0x55525451u
+#define RU_VERSION 1u
+#define RU_HDR     24u
+#define RU_REC     16u
 
 struct db_rollup {
-    pthread_mutex_t mu;
-    struct ru_record *rec;
+    pthread_mutex_t mu;     /* everything below */
+    pthread_mutex_t run_mu; /* one qt_db_rollup at a time */
+    char *spec;             /* the rules as given; NULL: none */
+    char *buf;              /* parse buffer the rules' names point into */
+    struct qt_rollup_rule *rules;
+    uint32_t nrules;
+    uint64_t rules_hash; /* ru_rules_hash(rules); 0 when none */
+    struct qt_rollup_record *rec;
     uint32_t n, cap;
 };
 
@@ -351,28 +377,15 @@ db_rollup_free(struct db_rollup *r)
     if (r == NULL)
         return;
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->run_mu);
+    qt_free(r->spec);
+    qt_free(r->buf);
+    qt_free(r->rules);
     qt_free(r->rec);
     qt_free(r);
 }
 
-/* db->rollup, created on first use (under state_mu). */
-static struct db_rollup *
-ru_state(struct qt_db *db, bool create)
-{
-    pthread_mutex_lock(&db->state_mu);
-    if (db->rollup == NULL && create) {
-        struct db_rollup *r = qt_calloc(1, sizeof(*r));
-        if (r != NULL && pthread_mutex_init(&r->mu, NULL) != 0) {
-            qt_free(r);
-            r = NULL;
-        }
-        db->rollup = r;
-    }
-    struct db_rollup *r = db->rollup;
-    pthread_mutex_unlock(&db->state_mu);
-    return r;
-}
-
+/* Never 0 (0 marks "unknown" in a segment's memo). */
 static uint64_t
 ru_rules_hash(const struct qt_rollup_rule *rules, uint32_t n)
 {
@@ -384,8 +397,186 @@ ru_rules_hash(const struct qt_rollup_rule *rules, uint32_t n)
         h = qt_hash64_seed(w, sizeof(w), h);
         h = qt_hash64_seed(r->interval_ns, r->n_intervals * sizeof(int64_t), h);
     }
-    return h;
+    return h | 1;
 }
+
+/* A private copy of spec parsed into *rules (names in *buf). */
+static int
+ru_parse_copy(const char *spec, char **buf, struct qt_rollup_rule **rules, uint32_t *n)
+{
+    *n = 0;
+    *buf = ru_strdup(spec != NULL ? spec : "");
+    *rules = qt_calloc(QT_ROLLUP_RULES_MAX, sizeof(**rules));
+    if (*buf == NULL || *rules == NULL)
+        return QT_ENOMEM;
+    return qt_rollup_parse(*buf, *rules, QT_ROLLUP_RULES_MAX, n);
+}
+
+int
+qt_rollup_file_decode(const uint8_t *p, size_t len, uint64_t *rules_hash,
+                      struct qt_rollup_record **out, uint32_t *n)
+{
+    qt_assert(p != NULL || len == 0);
+    *out = NULL;
+    *n = 0;
+    if (len < RU_HDR + 8)
+        return qt_fail(QT_ECORRUPT, "ROLLUPS: shorter than its header");
+    if (qt_load_le32(p) != RU_MAGIC)
+        return qt_fail(QT_ECORRUPT, "ROLLUPS: bad magic");
+    if (qt_load_le32(p + 4) != RU_VERSION)
+        return qt_fail(QT_ECORRUPT, "ROLLUPS: unknown version");
+    uint32_t cnt = qt_load_le32(p + 16);
+    if (qt_load_le32(p + 20) != 0 || (len - RU_HDR - 8) / RU_REC != cnt ||
+        (len - RU_HDR - 8) % RU_REC != 0)
+        return qt_fail(QT_ECORRUPT, "ROLLUPS: length does not match its record count");
+    if (!qt_hash_check(p, len - 8, p + len - 8))
+        return qt_fail(QT_ECHECKSUM, "ROLLUPS: checksum mismatch");
+    *rules_hash = qt_load_le64(p + 8);
+    *out = qt_malloc((cnt + 1u) * sizeof(**out));
+    if (*out == NULL)
+        return QT_ENOMEM;
+    for (uint32_t i = 0; i < cnt; i++) {
+        const uint8_t *q = p + RU_HDR + (size_t)i * RU_REC;
+        (*out)[i] = (struct qt_rollup_record){.shard = (int64_t)qt_load_le64(q),
+                                              .ident = qt_load_le64(q + 8)};
+    }
+    *n = cnt;
+    return 0;
+}
+
+/* The records of ROLLUPS when it was written under rules_hash; any other
+ * file (missing, damaged, other rules) gives none: conservative. */
+static void
+ru_load(struct qt_db *db, struct db_rollup *r)
+{
+    char path[PATH_MAX];
+    struct db_ops_file f = {0};
+    if (snprintf(path, sizeof(path), "%s/%s", db->dir, RU_FILE) >= (int)sizeof(path))
+        return;
+    int rc = db_ops_file_load(db->io, path, QT_ROLLUP_FILE_MAX, &f);
+    if (rc != 0) {
+        if (rc != -ENOENT)
+            qt_log(QT_LOG_WARN, "rollup: cannot read %s: %s; rollups recompute", path,
+                   qt_strerror(rc));
+        return;
+    }
+    uint64_t h = 0;
+    struct qt_rollup_record *rec = NULL;
+    uint32_t n = 0;
+    rc = qt_rollup_file_decode(f.buf, f.len, &h, &rec, &n);
+    db_ops_file_unload(&f);
+    if (rc != 0)
+        qt_log(QT_LOG_WARN, "rollup: %s: %s (%s); rollups recompute", path, qt_strerror(rc),
+               qt_err_detail());
+    if (rc != 0 || h != r->rules_hash) {
+        qt_free(rec);
+        return;
+    }
+    qt_free(r->rec);
+    r->rec = rec;
+    r->n = r->cap = n;
+}
+
+int
+qt_db_set_rollups(struct qt_db *db, const char *spec)
+{
+    qt_assert(db != NULL);
+    char *buf = NULL;
+    struct qt_rollup_rule *rules = NULL;
+    uint32_t n = 0;
+    int rc = ru_parse_copy(spec, &buf, &rules, &n);
+    int64_t dur = db->mhdr.shard_duration_ns;
+    for (uint32_t i = 0; rc == 0 && i < n; i++)
+        for (uint32_t k = 0; rc == 0 && k < rules[i].n_intervals; k++)
+            if (dur % rules[i].interval_ns[k] != 0)
+                rc = qt_fail(QT_EINVAL, "rollup: an interval does not divide the shard duration");
+    char *copy = rc == 0 && n > 0 ? ru_strdup(spec) : NULL;
+    if (rc == 0 && n > 0 && copy == NULL)
+        rc = QT_ENOMEM;
+    pthread_mutex_lock(&db->state_mu);
+    struct db_rollup *r = db->rollup;
+    if (rc == 0 && r == NULL) {
+        r = qt_calloc(1, sizeof(*r));
+        if (r == NULL)
+            rc = QT_ENOMEM;
+        else {
+            pthread_mutex_init(&r->mu, NULL);
+            pthread_mutex_init(&r->run_mu, NULL);
+            db->rollup = r;
+        }
+    }
+    pthread_mutex_unlock(&db->state_mu);
+    if (rc != 0) {
+        qt_free(buf);
+        qt_free(rules);
+        qt_free(copy);
+        return rc;
+    }
+    uint64_t h = n > 0 ? ru_rules_hash(rules, n) : 0;
+    pthread_mutex_lock(&r->mu);
+    bool same = h == r->rules_hash;
+    qt_free(r->spec);
+    qt_free(r->buf);
+    qt_free(r->rules);
+    r->spec = copy;
+    r->buf = buf;
+    r->rules = rules;
+    r->nrules = n;
+    r->rules_hash = h;
+    if (!same) {
+        r->n = 0;
+        if (n > 0)
+            ru_load(db, r);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+/* A private copy of the database's rules (*buf and *rules to free); 0
+ * rules when none are set. */
+static int
+ru_rules_get(struct qt_db *db, char **buf, struct qt_rollup_rule **rules, uint32_t *n,
+             uint64_t *hash)
+{
+    struct db_rollup *r = db->rollup;
+    *buf = NULL;
+    *rules = NULL;
+    *n = 0;
+    *hash = 0;
+    if (r == NULL)
+        return 0;
+    pthread_mutex_lock(&r->mu);
+    char *spec = r->spec != NULL ? ru_strdup(r->spec) : NULL;
+    bool oom = r->spec != NULL && spec == NULL;
+    *hash = r->rules_hash;
+    pthread_mutex_unlock(&r->mu);
+    if (oom)
+        return QT_ENOMEM;
+    if (spec == NULL)
+        return 0;
+    int rc = ru_parse_copy(spec, buf, rules, n);
+    qt_free(spec);
+    return rc;
+}
+
+bool
+qt_db_rollup_rule(struct qt_db *db, const char *m, size_t len, struct qt_rollup_rule *out)
+{
+    qt_assert(db != NULL && out != NULL);
+    struct db_rollup *r = db->rollup;
+    if (r == NULL)
+        return false;
+    pthread_mutex_lock(&r->mu);
+    const struct qt_rollup_rule *rule = ru_match(r->rules, r->nrules, m, len);
+    if (rule != NULL) {
+        *out = *rule;
+        out->measurement = NULL; /* points into the database's buffer */
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rule != NULL;
+}
+
+/* ---- identities ------------------------------------------------------------------- */
 
 /* The measurement of series id is ruled (rolled up). */
 static bool
@@ -400,51 +591,90 @@ ru_id_ruled(struct qt_catalog *cat, uint64_t id, const struct qt_rollup_rule *ru
     return ru_match(rules, n, gi.measurement.p, gi.measurement.len) != NULL;
 }
 
-/* Identity of shard `shard` in v: a hash of the seqs of its segments that
- * hold a raw series of a ruled measurement (damaged ones always count). */
-static int
-ru_ident(struct qt_db *db, struct db_version *v, int64_t shard, const struct qt_rollup_rule *rules,
-         uint32_t n, uint64_t *out)
+/* Segment sg holds a raw series of a ruled measurement (a damaged one
+ * always counts).  Memoised in the segment per rule set: segments are
+ * immutable, so reading the key table once is enough. */
+static bool
+ru_seg_raw(struct qt_db *db, struct db_seg *sg, const struct qt_rollup_rule *rules, uint32_t n,
+           uint64_t rh)
 {
-    qt_assert(v != NULL && out != NULL);
-    uint64_t h = 0x9e3779b97f4a7c15ull;
-    for (uint32_t i = 0; i < v->nsegs; i++) {
-        struct db_seg *sg = v->segs[i];
-        if (sg->m.shard_start_ns != shard)
-            continue;
-        bool raw = sg->r == NULL;
-        struct qt_seg_key *keys = NULL;
-        uint8_t *kbuf = NULL;
-        uint32_t nk = 0;
-        if (!raw) {
-            int rc = qt_segr_keys(sg->r, &keys, &nk, &kbuf);
-            if (rc != 0)
-                return rc;
-            for (uint32_t k = 0; k < nk && !raw; k++)
-                raw = ru_id_ruled(qt_db_catalog(db), keys[k].series_id, rules, n);
-            qt_segr_keys_free(keys, kbuf);
-        }
-        if (raw)
-            h = qt_hash64_seed(&sg->m.seq, sizeof(sg->m.seq), h);
-    }
-    *out = h;
-    return 0;
+    if (sg->r == NULL)
+        return true;
+    if (atomic_load(&sg->ru_hash) == rh)
+        return atomic_load(&sg->ru_raw);
+    struct qt_seg_key *keys = NULL;
+    uint8_t *kbuf = NULL;
+    uint32_t nk = 0;
+    if (qt_segr_keys(sg->r, &keys, &nk, &kbuf) != 0)
+        return true; /* unreadable now: count it, do not memoise */
+    bool raw = false;
+    for (uint32_t k = 0; k < nk && !raw; k++)
+        raw = ru_id_ruled(qt_db_catalog(db), keys[k].series_id, rules, n);
+    qt_segr_keys_free(keys, kbuf);
+    atomic_store(&sg->ru_raw, raw);
+    atomic_store(&sg->ru_hash, rh);
+    return raw;
 }
 
-static int
-ru_record(struct qt_db *db, int64_t shard, uint64_t rules_hash, uint64_t ident)
+/* Index of the first segment of shard in v (v->nsegs if none). */
+static uint32_t
+ru_first_seg(const struct db_version *v, int64_t shard)
 {
-    struct db_rollup *r = ru_state(db, true);
-    if (r == NULL)
-        return QT_ENOMEM;
+    uint32_t lo = 0, hi = v->nsegs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v->segs[mid]->m.shard_start_ns < shard)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Identity of shard in v: a hash of the seqs of its segments that hold a
+ * raw series of a ruled measurement.  *any: the shard has segments. */
+static uint64_t
+ru_ident(struct qt_db *db, struct db_version *v, int64_t shard, const struct qt_rollup_rule *rules,
+         uint32_t n, uint64_t rh, bool *any)
+{
+    qt_assert(v != NULL);
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    uint32_t i = ru_first_seg(v, shard);
+    if (any != NULL)
+        *any = i < v->nsegs && v->segs[i]->m.shard_start_ns == shard;
+    for (; i < v->nsegs && v->segs[i]->m.shard_start_ns == shard; i++) {
+        struct db_seg *sg = v->segs[i];
+        if (ru_seg_raw(db, sg, rules, n, rh))
+            h = qt_hash64_seed(&sg->m.seq, sizeof(sg->m.seq), h);
+    }
+    return h;
+}
+
+/* Record index of shard, or r->n.  r->mu held. */
+static uint32_t
+ru_find(const struct db_rollup *r, int64_t shard)
+{
+    uint32_t i = 0;
+    while (i < r->n && r->rec[i].shard != shard)
+        i++;
+    return i;
+}
+
+/* Set shard's identity under rules rh (ignored when the rules changed
+ * meanwhile).  QT_ENOMEM. */
+static int
+ru_record(struct db_rollup *r, uint64_t rh, int64_t shard, uint64_t ident)
+{
     pthread_mutex_lock(&r->mu);
     int rc = 0;
-    uint32_t i = 0;
-    while (i < r->n && (r->rec[i].shard != shard || r->rec[i].rules_hash != rules_hash))
-        i++;
+    uint32_t i = ru_find(r, shard);
+    if (r->rules_hash != rh) {
+        pthread_mutex_unlock(&r->mu);
+        return 0;
+    }
     if (i == r->n && r->n == r->cap) {
         uint32_t cap = r->cap ? r->cap * 2 : 16;
-        struct ru_record *nr = qt_realloc(r->rec, cap * sizeof(*nr));
+        struct qt_rollup_record *nr = qt_realloc(r->rec, cap * sizeof(*nr));
         if (nr == NULL)
             rc = QT_ENOMEM;
         else {
@@ -453,7 +683,7 @@ ru_record(struct qt_db *db, int64_t shard, uint64_t rules_hash, uint64_t ident)
         }
     }
     if (rc == 0) {
-        r->rec[i] = (struct ru_record){.shard = shard, .rules_hash = rules_hash, .ident = ident};
+        r->rec[i] = (struct qt_rollup_record){.shard = shard, .ident = ident};
         if (i == r->n)
             r->n++;
     }
@@ -462,66 +692,224 @@ ru_record(struct qt_db *db, int64_t shard, uint64_t rules_hash, uint64_t ident)
 }
 
 static bool
-ru_recorded(struct qt_db *db, int64_t shard, uint64_t rules_hash, uint64_t ident)
+ru_recorded(struct db_rollup *r, uint64_t rh, int64_t shard, uint64_t ident)
 {
-    struct db_rollup *r = ru_state(db, false);
-    bool ok = false;
-    if (r == NULL)
-        return false;
     pthread_mutex_lock(&r->mu);
-    for (uint32_t i = 0; i < r->n && !ok; i++)
-        ok = r->rec[i].shard == shard && r->rec[i].rules_hash == rules_hash &&
-             r->rec[i].ident == ident;
+    uint32_t i = ru_find(r, shard);
+    bool ok = r->rules_hash == rh && i < r->n && r->rec[i].ident == ident;
     pthread_mutex_unlock(&r->mu);
     return ok;
 }
 
-/* Some raw series of a ruled measurement has memtable rows in [t0, t1). */
-static bool
-ru_mem_in_range(struct qt_db *db, struct db_version *v, const struct qt_rollup_rule *rules,
-                uint32_t n, int64_t t0, int64_t t1)
+/* Write ROLLUPS (tmp, fsync, rename, fsync dir) with the records of shards
+ * that still have segments.  A failure is logged and returned: the old file
+ * (or none) stays, which is conservative (shards recompute). */
+int
+db_rollup_persist(struct qt_db *db)
 {
-    struct qt_catalog *cat = qt_db_catalog(db);
-    uint32_t ng = qt_catalog_group_count(cat);
-    struct db_mem *mems[2] = {v->active, v->imm};
-    for (uint32_t g = 0; g < ng; g++) {
-        struct qt_catalog_group gi;
-        if (qt_catalog_group_info(cat, g, &gi) != 0)
-            return true;
-        if (ru_match(rules, n, gi.measurement.p, gi.measurement.len) == NULL)
-            continue;
-        for (int k = 0; k < 2; k++) {
-            int64_t mn = 0, mx = 0;
-            if (mems[k] != NULL && qt_mem_group_range(mems[k]->m, g, &mn, &mx) && mx >= t0 &&
-                mn < t1)
-                return true;
-        }
+    struct db_rollup *r = db->rollup;
+    if (r == NULL || db_is_readonly(db))
+        return 0;
+    struct db_version *v = db_version_get(db);
+    pthread_mutex_lock(&r->mu);
+    uint64_t rh = r->rules_hash;
+    size_t cap = RU_HDR + (size_t)r->n * RU_REC + 8;
+    uint8_t *buf = rh != 0 ? qt_malloc(cap) : NULL;
+    uint32_t k = 0;
+    for (uint32_t i = 0; buf != NULL && i < r->n; i++) {
+        uint32_t s = ru_first_seg(v, r->rec[i].shard);
+        if (s == v->nsegs || v->segs[s]->m.shard_start_ns != r->rec[i].shard)
+            continue; /* dropped by retention or never had segments */
+        uint8_t *q = buf + RU_HDR + (size_t)k++ * RU_REC;
+        qt_store_le64(q, (uint64_t)r->rec[i].shard);
+        qt_store_le64(q + 8, r->rec[i].ident);
     }
-    return false;
+    pthread_mutex_unlock(&r->mu);
+    db_version_put(v);
+    if (rh == 0)
+        return 0;
+    if (buf == NULL)
+        return QT_ENOMEM;
+    qt_store_le32(buf, RU_MAGIC);
+    qt_store_le32(buf + 4, RU_VERSION);
+    qt_store_le64(buf + 8, rh);
+    qt_store_le32(buf + 16, k);
+    qt_store_le32(buf + 20, 0);
+    size_t len = RU_HDR + (size_t)k * RU_REC;
+    qt_hash_store(buf + len, qt_hash64(buf, len));
+    int rc = qt_io_write_file_atomic(db->io, db->dir, RU_FILE, buf, len + 8);
+    qt_free(buf);
+    if (rc != 0)
+        qt_log(QT_LOG_WARN, "rollup: writing %s/%s failed: %s; rollups recompute after a restart",
+               db->dir, RU_FILE, qt_strerror(rc));
+    return rc;
 }
 
 bool
-qt_db_rollup_covers(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, int64_t t0,
-                    int64_t t1, int64_t now_ns)
+db_rollup_current(struct qt_db *db, int64_t shard)
 {
-    qt_assert(db != NULL && (rules != NULL || n == 0));
+    char *buf = NULL;
+    struct qt_rollup_rule *rules = NULL;
+    uint32_t n = 0;
+    uint64_t rh = 0;
+    bool ok = false;
+    if (ru_rules_get(db, &buf, &rules, &n, &rh) == 0 && n > 0) {
+        struct db_version *v = db_version_get(db);
+        ok = ru_recorded(db->rollup, rh, shard, ru_ident(db, v, shard, rules, n, rh, NULL));
+        db_version_put(v);
+    }
+    qt_free(buf);
+    qt_free(rules);
+    return ok;
+}
+
+void
+db_rollup_carry(struct qt_db *db, int64_t shard)
+{
+    char *buf = NULL;
+    struct qt_rollup_rule *rules = NULL;
+    uint32_t n = 0;
+    uint64_t rh = 0;
+    if (ru_rules_get(db, &buf, &rules, &n, &rh) == 0 && n > 0) {
+        struct db_version *v = db_version_get(db);
+        uint64_t id = ru_ident(db, v, shard, rules, n, rh, NULL);
+        db_version_put(v);
+        if (ru_record(db->rollup, rh, shard, id) != 0)
+            qt_log(QT_LOG_WARN, "rollup: out of memory carrying a record over a compaction");
+    }
+    qt_free(buf);
+    qt_free(rules);
+}
+
+/* ---- covered spans ------------------------------------------------------------------ */
+
+struct ru_range {
+    int64_t lo, hi; /* inclusive */
+};
+
+static int
+ru_range_cmp(const void *a, const void *b)
+{
+    const struct ru_range *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Time ranges (sorted, merged) of memtable rows of raw series of ruled
+ * measurements in v: *out (to free), *n. */
+static int
+ru_mem_ranges(struct qt_db *db, struct db_version *v, const struct qt_rollup_rule *rules,
+              uint32_t nr, struct ru_range **out, uint32_t *n)
+{
+    struct qt_catalog *cat = qt_db_catalog(db);
+    uint32_t ng = qt_catalog_group_count(cat), k = 0, cap = 16;
+    struct ru_range *a = qt_malloc(cap * sizeof(*a));
+    struct db_mem *mems[2] = {v->active, v->imm};
+    int rc = a == NULL ? QT_ENOMEM : 0;
+    for (uint32_t g = 0; rc == 0 && g < ng; g++) {
+        struct qt_catalog_group gi;
+        if ((rc = qt_catalog_group_info(cat, g, &gi)) != 0)
+            break;
+        if (ru_match(rules, nr, gi.measurement.p, gi.measurement.len) == NULL)
+            continue;
+        for (int m = 0; m < 2 && rc == 0; m++) {
+            int64_t mn = 0, mx = 0;
+            if (mems[m] == NULL || !qt_mem_group_range(mems[m]->m, g, &mn, &mx))
+                continue;
+            if (k == cap) {
+                struct ru_range *na = qt_realloc(a, 2 * cap * sizeof(*a));
+                if (na == NULL) {
+                    rc = QT_ENOMEM;
+                    break;
+                }
+                a = na;
+                cap *= 2;
+            }
+            a[k++] = (struct ru_range){mn, mx};
+        }
+    }
+    if (rc != 0) {
+        qt_free(a);
+        return rc;
+    }
+    qsort(a, k, sizeof(*a), ru_range_cmp);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        if (m > 0 && a[i].lo <= a[m - 1].hi)
+            a[m - 1].hi = a[i].hi > a[m - 1].hi ? a[i].hi : a[m - 1].hi;
+        else
+            a[m++] = a[i];
+    }
+    *out = a;
+    *n = m;
+    return 0;
+}
+
+static bool
+ru_mem_overlaps(const struct ru_range *a, uint32_t n, int64_t t0, int64_t t1)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i].lo < t1 && a[i].hi >= t0)
+            return true;
+    return false;
+}
+
+int
+qt_db_rollup_spans(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns,
+                   struct qt_rollup_span *out, uint32_t cap, uint32_t *n)
+{
+    qt_assert(db != NULL && n != NULL && (out != NULL || cap == 0));
+    *n = 0;
     if (now_ns == 0)
         now_ns = db_ops_wall_ns();
     int64_t dur = db->mhdr.shard_duration_ns;
-    uint64_t rh = ru_rules_hash(rules, n);
+    if (t0 >= t1 || !db_ts_storable(t0, dur) || !db_ts_storable(t1 - 1, dur))
+        return 0;
+    int64_t s0 = db_shard_start(t0, dur);
+    if ((t1 - s0) / dur > QT_ROLLUP_SPAN_SHARDS_MAX)
+        return 0; /* too many shards to check: read raw */
+    char *buf = NULL;
+    struct qt_rollup_rule *rules = NULL;
+    uint32_t nr = 0;
+    uint64_t rh = 0;
+    int rc = ru_rules_get(db, &buf, &rules, &nr, &rh);
     struct db_version *v = db_version_get(db);
-    bool ok = t0 < t1 && !ru_mem_in_range(db, v, rules, n, t0, t1);
-    for (uint32_t i = 0; ok && i < v->nsegs; i++) {
-        int64_t s = v->segs[i]->m.shard_start_ns;
-        bool overlaps = s < t1 && (s > INT64_MAX - dur || s + dur > t0);
-        if (!overlaps || (i > 0 && v->segs[i - 1]->m.shard_start_ns == s))
+    struct ru_range *mem = NULL;
+    uint32_t nmem = 0;
+    if (rc == 0 && nr > 0)
+        rc = ru_mem_ranges(db, v, rules, nr, &mem, &nmem);
+    for (int64_t s = s0; rc == 0 && nr > 0 && s < t1; s += dur) {
+        bool any = false;
+        bool ok = s + dur <= now_ns && !ru_mem_overlaps(mem, nmem, s, s + dur);
+        if (ok) {
+            uint64_t id = ru_ident(db, v, s, rules, nr, rh, &any);
+            ok = !any || ru_recorded(db->rollup, rh, s, id);
+        }
+        int64_t a = s > t0 ? s : t0, b = s + dur < t1 ? s + dur : t1;
+        if (!ok)
             continue;
-        uint64_t id = 0;
-        ok = s <= INT64_MAX - dur && s + dur <= now_ns && ru_ident(db, v, s, rules, n, &id) == 0 &&
-             ru_recorded(db, s, rh, id);
+        if (*n > 0 && out[*n - 1].t1 == a)
+            out[*n - 1].t1 = b;
+        else if (*n < cap)
+            out[(*n)++] = (struct qt_rollup_span){a, b};
+        else
+            break; /* the rest reads raw */
+        if (s > INT64_MAX - dur)
+            break;
     }
     db_version_put(v);
-    return ok;
+    qt_free(mem);
+    qt_free(buf);
+    qt_free(rules);
+    return rc;
+}
+
+bool
+qt_db_rollup_covers(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns)
+{
+    struct qt_rollup_span sp;
+    uint32_t n = 0;
+    return qt_db_rollup_spans(db, t0, t1, now_ns, &sp, 1, &n) == 0 && n == 1 && sp.t0 == t0 &&
+           sp.t1 == t1;
 }
 
 /* ---- driver ------------------------------------------------------------------------ */
@@ -580,11 +968,11 @@ ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, co
     return rc;
 }
 
-/* Distinct starts of shards with segments that ended by now, ascending,
- * and each one's identity (ru_ident) in this snapshot. */
+/* Starts of the shards with segments that ended by now and whose record
+ * is not current, ascending, with each one's identity in this snapshot. */
 static int
 ru_shards(struct qt_db *db, int64_t now, const struct qt_rollup_rule *rules, uint32_t nr,
-          int64_t **out, uint64_t **ident, uint32_t *n)
+          uint64_t rh, int64_t **out, uint64_t **ident, uint32_t *n, struct qt_rollup_result *res)
 {
     struct db_version *v = db_version_get(db);
     int64_t dur = db->mhdr.shard_duration_ns;
@@ -595,39 +983,65 @@ ru_shards(struct qt_db *db, int64_t now, const struct qt_rollup_rule *rules, uin
     for (uint32_t i = 0; rc == 0 && i < v->nsegs; i++) {
         int64_t s = v->segs[i]->m.shard_start_ns;
         bool ended = s <= INT64_MAX - dur && s + dur <= now;
-        if (ended && (*n == 0 || (*out)[*n - 1] != s)) {
-            rc = ru_ident(db, v, s, rules, nr, &(*ident)[*n]);
-            (*out)[(*n)++] = s;
+        if (!ended || (i > 0 && v->segs[i - 1]->m.shard_start_ns == s))
+            continue;
+        uint64_t id = ru_ident(db, v, s, rules, nr, rh, NULL);
+        if (ru_recorded(db->rollup, rh, s, id)) {
+            res->shards_current++;
+            continue;
         }
+        (*ident)[*n] = id;
+        (*out)[(*n)++] = s;
     }
     db_version_put(v);
     return rc;
 }
 
-int
-qt_db_rollup(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, int64_t now_ns,
-             struct qt_rollup_result *res)
+/* Flush when raw series of ruled measurements have memtable rows in
+ * shards that ended by now (late data), so the run sees them. */
+static int
+ru_flush_ended(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, int64_t now)
 {
-    qt_assert(db != NULL && (rules != NULL || n == 0));
+    int64_t dur = db->mhdr.shard_duration_ns;
+    struct db_version *v = db_version_get(db);
+    struct ru_range *mem = NULL;
+    uint32_t nmem = 0;
+    int rc = ru_mem_ranges(db, v, rules, n, &mem, &nmem);
+    db_version_put(v);
+    bool late =
+        rc == 0 && nmem > 0 && (!db_ts_storable(now, dur) || mem[0].lo < db_shard_start(now, dur));
+    qt_free(mem);
+    return late ? qt_db_flush(db) : rc;
+}
+
+int
+qt_db_rollup(struct qt_db *db, int64_t now_ns, struct qt_rollup_result *res)
+{
+    qt_assert(db != NULL);
     struct qt_rollup_result local;
     if (res == NULL)
         res = &local;
     memset(res, 0, sizeof(*res));
-    int64_t dur = db->mhdr.shard_duration_ns;
-    for (uint32_t i = 0; i < n; i++)
-        for (uint32_t k = 0; k < rules[i].n_intervals; k++)
-            if (dur % rules[i].interval_ns[k] != 0)
-                return qt_fail(QT_EINVAL, "rollup: an interval must divide the shard duration");
+    struct db_rollup *ru = db->rollup;
+    if (ru == NULL)
+        return 0;
     if (now_ns == 0)
         now_ns = db_ops_wall_ns();
-    int rc = qt_db_flush(db);
+    pthread_mutex_lock(&ru->run_mu);
+    char *buf = NULL;
+    struct qt_rollup_rule *rules = NULL;
+    uint32_t n = 0;
+    uint64_t rh = 0;
+    int rc = ru_rules_get(db, &buf, &rules, &n, &rh);
+    if (rc == 0 && n > 0)
+        rc = ru_flush_ended(db, rules, n, now_ns);
     int64_t *shards = NULL;
     uint64_t *ident = NULL;
     uint32_t ns = 0;
-    if (rc == 0)
-        rc = ru_shards(db, now_ns, rules, n, &shards, &ident, &ns);
+    if (rc == 0 && n > 0)
+        rc = ru_shards(db, now_ns, rules, n, rh, &shards, &ident, &ns, res);
     struct qt_catalog *cat = qt_db_catalog(db);
-    uint32_t nser = rc == 0 ? qt_catalog_series_count(cat) : 0;
+    uint32_t nser = rc == 0 && ns > 0 ? qt_catalog_series_count(cat) : 0;
     for (uint32_t sid = 0; rc == 0 && sid < nser; sid++) {
         struct qt_catalog_series si;
         struct qt_catalog_group gi;
@@ -640,15 +1054,19 @@ qt_db_rollup(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, i
             rc = ru_one_series(db, sid, r, shards, ns, res);
     }
     res->shards = ns;
-    if (rc == 0)
+    if (rc == 0 && ns > 0)
         rc = qt_db_flush(db);
     /* Recorded only now: the identities were taken before the scans, so
      * raw data that landed since (and the flush that wrote it) is not in
-     * them and makes qt_db_rollup_covers() answer false. */
-    uint64_t rh = ru_rules_hash(rules, n);
+     * them and makes the shard uncovered until the next run. */
     for (uint32_t i = 0; rc == 0 && i < ns; i++)
-        rc = ru_record(db, shards[i], rh, ident[i]);
+        rc = ru_record(ru, rh, shards[i], ident[i]);
+    if (rc == 0 && ns > 0)
+        db_rollup_persist(db); /* failure logged; conservative */
+    pthread_mutex_unlock(&ru->run_mu);
     qt_free(shards);
     qt_free(ident);
+    qt_free(buf);
+    qt_free(rules);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "format/qt_limits.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct qt_db;
@@ -38,34 +39,70 @@ struct qt_rollup_rule {
  */
 int qt_rollup_parse(char *buf, struct qt_rollup_rule *rules, uint32_t cap, uint32_t *n);
 
+/*
+ * Set the database's rollup rules from spec ("air=1m,1h;grid*=1h"; NULL or
+ * "" = none), copied.  Also applied at open from qt_db_opts.rollups.  When
+ * the rules change, the per-shard records of the old rules are dropped
+ * and those saved in the ROLLUPS file under the new rules (if any) are
+ * loaded.  QT_ESYNTAX / QT_ELIMIT with the reason; QT_EINVAL when an
+ * interval does not divide the shard duration (buckets would straddle
+ * shards).  Nothing changes on error.
+ */
+int qt_db_set_rollups(struct qt_db *db, const char *spec);
+
+/* The rule of measurement m[0..len) into *out (out->measurement is set to
+ * NULL: only the intervals are copied); false when m is not rolled up. */
+bool qt_db_rollup_rule(struct qt_db *db, const char *m, size_t len, struct qt_rollup_rule *out);
+
 struct qt_rollup_result {
-    uint32_t shards;  /* shards rolled up */
-    uint64_t series;  /* (series, interval, shard) triples summarised */
-    uint64_t buckets; /* rollup points (lines) written */
+    uint32_t shards;         /* shards rolled up by this run */
+    uint32_t shards_current; /* ended shards skipped: their record was current */
+    uint64_t series;         /* (series, interval, shard) triples summarised */
+    uint64_t buckets;        /* rollup points (lines) written */
 };
 
 /*
- * Flush, then compute the rollups of every shard that ended before now_ns
- * (0 = wall clock) under rules[0..n).  An interval that does not divide the
- * shard duration is refused (QT_EINVAL) since its buckets would straddle
- * shards.  Writes go through qt_db_write and are flushed before return.
- * res may be NULL.  0 or the first error.
+ * Flush, then compute the rollups under the database's rules of every
+ * shard that ended before now_ns (0 = wall clock) and whose record is not
+ * current (new shards, late data, retention trims).  Writes go through
+ * qt_db_write and are flushed before return; the records are then saved
+ * to ROLLUPS (tmp, fsync, rename, fsync dir).  One run at a time (a second
+ * caller waits).  res may be NULL.  0 (also with no rules) or the first
+ * error.
  */
-int qt_db_rollup(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n, int64_t now_ns,
-                 struct qt_rollup_result *res);
+int qt_db_rollup(struct qt_db *db, int64_t now_ns, struct qt_rollup_result *res);
+
+/* A time range whose rollups are current. */
+struct qt_rollup_span {
+    int64_t t0, t1; /* [t0, t1) */
+};
 
 /*
- * True when the rollups under rules[0..n) answer exactly for [t0, t1) at
- * now_ns (0 = wall clock): every shard overlapping the range that holds
- * segments ended by now, was rolled up by qt_db_rollup() under the same
- * rules (in this process: records are not persisted) and its set of
- * segments holding raw series of ruled measurements is still the one that
- * run read; and no raw series of a ruled measurement has memtable data in
- * the range.  Late data, a compaction or a retention trim of raw data in a
- * shard make it false until the next qt_db_rollup().  Conservative: false
- * may be answered where the rollups happen to be current.
+ * The parts of [t0, t1) where the rollups answer exactly at now_ns (0 =
+ * wall clock), as maximal spans in out[0..cap), ascending: a shard is
+ * covered when it ended by now, no raw series of a ruled measurement has
+ * memtable rows in it, and it has no segments or its record's identity
+ * (the seqs of its segments holding raw series of ruled measurements)
+ * equals the current one.  Spans are clipped to [t0, t1); shard
+ * boundaries inside a span are not marked.  Conservative: a shard may be
+ * left out where its rollups happen to be current.  0 or QT_ENOMEM.
  */
-bool qt_db_rollup_covers(struct qt_db *db, const struct qt_rollup_rule *rules, uint32_t n,
-                         int64_t t0, int64_t t1, int64_t now_ns);
+int qt_db_rollup_spans(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns,
+                       struct qt_rollup_span *out, uint32_t cap, uint32_t *n);
+
+/* The whole of [t0, t1) is covered (qt_db_rollup_spans). */
+bool qt_db_rollup_covers(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns);
+
+/* One record of the ROLLUPS file. */
+struct qt_rollup_record {
+    int64_t shard;
+    uint64_t ident;
+};
+
+/* Decode a ROLLUPS file p[0..len) (untrusted): 0 with *rules_hash and
+ * *out (n records, qt_free it); QT_ECORRUPT / QT_ECHECKSUM with a reason;
+ * QT_ENOMEM. */
+int qt_rollup_file_decode(const uint8_t *p, size_t len, uint64_t *rules_hash,
+                          struct qt_rollup_record **out, uint32_t *n);
 
 #endif

@@ -4,6 +4,7 @@
  * duplicates, late points after a first rollup), only ended shards, and
  * retention telling "air" and "air:1h" apart.
  */
+#include "format/qt_alloc.h"
 #include "format/qt_err.h"
 #include "harness.h"
 #include "opsutil.h"
@@ -14,6 +15,7 @@
 #include "storage/scan.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RU_GROUPS 3 /* air,st=a; air,st=b; airx,st=a (no rule) */
@@ -93,19 +95,23 @@ ru_read(struct qt_db *db, const char *gkey, const char *field, int64_t iv, doubl
 static int
 ru_check(struct qt_db *db, const struct ru_model *m, uint32_t g, uint32_t k, uint32_t upto)
 {
-    static double fv[6][RU_NB];
-    static int64_t iv[6][RU_NB];
-    static bool seen[6][RU_NB];
-    static const char *const vf[6] = {"v.count", "v.sum", "v.min", "v.max", "v.first", "v.last"};
-    static const char *const nf[6] = {"n.count", "n.sum", "n.min", "n.max", "n.first", "n.last"};
+    enum { NF = 8 };
+    static double fv[NF][RU_NB];
+    static int64_t iv[NF][RU_NB];
+    static bool seen[NF][RU_NB];
+    static const char *const vf[NF] = {"v.count", "v.sum",  "v.min",      "v.max",
+                                       "v.first", "v.last", "v.first_ts", "v.last_ts"};
+    static const char *const nf[NF] = {"n.count", "n.sum",  "n.min",      "n.max",
+                                       "n.first", "n.last", "n.first_ts", "n.last_ts"};
     int64_t bw = ru_iv[k];
     uint32_t nb = (uint32_t)(RU_SHARDS * OPS_HOUR / bw);
     for (int fld = 0; fld < 2; fld++) {
-        for (int j = 0; j < 6; j++)
+        for (int j = 0; j < NF; j++)
             if (ru_read(db, ru_roll[g][k], (fld ? nf : vf)[j], bw, fv[j], iv[j], seen[j], nb) != 0)
                 return -1;
         for (uint32_t b = 0; b < nb; b++) {
-            int64_t cnt = 0, isum = 0, imin = 0, imax = 0, ifirst = 0, ilast = 0;
+            int64_t cnt = 0, isum = 0, imin = 0, imax = 0, ifirst = 0, ilast = 0, t_first = 0,
+                    t_last = 0;
             double fsum = 0, fmin = 0, fmax = 0, ffirst = 0, flast = 0;
             for (uint32_t s = 0; s < RU_SLOTS; s++) {
                 int64_t ts = (int64_t)s * RU_STEP;
@@ -114,6 +120,7 @@ ru_check(struct qt_db *db, const struct ru_model *m, uint32_t g, uint32_t k, uin
                 double v = m->v[g][s];
                 int64_t n = m->n[g][s];
                 if (cnt == 0) {
+                    t_first = OPS_T0 + ts;
                     fmin = fmax = ffirst = v;
                     imin = imax = ifirst = n;
                 }
@@ -125,10 +132,11 @@ ru_check(struct qt_db *db, const struct ru_model *m, uint32_t g, uint32_t k, uin
                 isum += n;
                 flast = v;
                 ilast = n;
+                t_last = OPS_T0 + ts;
                 cnt++;
             }
             bool want = cnt > 0 && (int64_t)b * bw < (int64_t)upto * OPS_HOUR;
-            for (int j = 0; j < 6; j++)
+            for (int j = 0; j < NF; j++)
                 if (seen[j][b] != want) {
                     printf("g%u k%u f%d b%u: %s seen %d want %d\n", g, k, fld, b, vf[j], seen[j][b],
                            want);
@@ -136,7 +144,7 @@ ru_check(struct qt_db *db, const struct ru_model *m, uint32_t g, uint32_t k, uin
                 }
             if (!want)
                 continue;
-            bool ok = iv[0][b] == cnt;
+            bool ok = iv[0][b] == cnt && iv[6][b] == t_first && iv[7][b] == t_last;
             if (fld == 0)
                 ok = ok && fv[1][b] == fsum && fv[2][b] == fmin && fv[3][b] == fmax &&
                      fv[4][b] == ffirst && fv[5][b] == flast;
@@ -207,41 +215,57 @@ TEST(rollup_matches_model_with_late_data)
         if (i % 1500 == 1499)
             CHECK_OK(qt_db_flush(db));
     }
-    struct qt_rollup_rule r[2];
-    uint32_t n = 0;
-    char spec[] = "air=1m,1h";
-    CHECK_OK(qt_rollup_parse(spec, r, 2, &n));
+    CHECK_OK(qt_db_set_rollups(db, "air=1m,1h"));
     struct qt_rollup_result res;
     /* Only the shards that ended by now (3 of 5). */
-    CHECK_OK(qt_db_rollup(db, r, n, OPS_T0 + 3 * OPS_HOUR, &res));
+    CHECK_OK(qt_db_rollup(db, OPS_T0 + 3 * OPS_HOUR, &res));
     CHECK_EQ(res.shards, 3u);
     CHECK(res.buckets > 0);
     CHECK_OK(ru_check_all(db, &m, 3));
     int64_t h3 = OPS_T0 + 3 * OPS_HOUR;
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0 + OPS_HOUR, OPS_T0 + 2 * OPS_HOUR, 0));
-    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, h3 + 1, h3)); /* shard 3 not rolled up */
-    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3 - 1)); /* shard 2 not ended */
-    CHECK(!qt_db_rollup_covers(db, r, n, h3, OPS_T0, h3));     /* empty range */
+    CHECK(qt_db_rollup_covers(db, OPS_T0, h3, h3));
+    CHECK(qt_db_rollup_covers(db, OPS_T0 + OPS_HOUR, OPS_T0 + 2 * OPS_HOUR, 0));
+    CHECK(!qt_db_rollup_covers(db, OPS_T0, h3 + 1, h3)); /* shard 3 not rolled up */
+    CHECK(!qt_db_rollup_covers(db, OPS_T0, h3, h3 - 1)); /* shard 2 not ended */
+    CHECK(!qt_db_rollup_covers(db, h3, OPS_T0, h3));     /* empty range */
+    /* Spans: the covered part of a longer range, clipped to it. */
+    struct qt_rollup_span sp[4];
+    uint32_t nsp = 0;
+    CHECK_OK(qt_db_rollup_spans(db, OPS_T0 + 5, OPS_T0 + 4 * OPS_HOUR, h3 + OPS_HOUR, sp, 4, &nsp));
+    CHECK_EQ(nsp, 1u);
+    CHECK_EQ(sp[0].t0, OPS_T0 + 5);
+    CHECK_EQ(sp[0].t1, h3);
+    /* A second run finds every ended shard current and writes nothing. */
+    CHECK_OK(qt_db_rollup(db, h3, &res));
+    CHECK_EQ(res.shards, 0u);
+    CHECK_EQ(res.shards_current, 3u);
+    CHECK_EQ(res.buckets, 0u);
     /* Unruled data in the memtable does not matter; late raw data does,
      * in the memtable and once flushed, until the next run. */
     CHECK_OK(ru_write(db, &m, 2, 10, &rng));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
+    CHECK(qt_db_rollup_covers(db, OPS_T0, h3, h3));
     CHECK_OK(ru_write(db, &m, 0, 600, &rng)); /* 1h10m: shard 1 */
-    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, OPS_T0 + OPS_HOUR, h3));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0 + 2 * OPS_HOUR, h3, h3));
+    CHECK(!qt_db_rollup_covers(db, OPS_T0, h3, h3));
+    CHECK(qt_db_rollup_covers(db, OPS_T0, OPS_T0 + OPS_HOUR, h3));
+    CHECK(qt_db_rollup_covers(db, OPS_T0 + 2 * OPS_HOUR, h3, h3));
+    CHECK_OK(qt_db_rollup_spans(db, OPS_T0, h3, h3, sp, 4, &nsp));
+    CHECK_EQ(nsp, 2u);
+    CHECK_EQ(sp[0].t1, OPS_T0 + OPS_HOUR);
+    CHECK_EQ(sp[1].t0, OPS_T0 + 2 * OPS_HOUR);
     CHECK_OK(qt_db_flush(db));
-    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0 + OPS_HOUR, OPS_T0 + 2 * OPS_HOUR, h3));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0 + 2 * OPS_HOUR, h3, h3));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, OPS_T0 + OPS_HOUR, h3)); /* airx-only segment */
-    struct qt_rollup_rule other[1];
-    uint32_t no = 0;
-    char ospec[] = "air=1h";
-    CHECK_OK(qt_rollup_parse(ospec, other, 1, &no));
-    CHECK(!qt_db_rollup_covers(db, other, no, OPS_T0, OPS_T0 + OPS_HOUR, h3)); /* other rules */
-    CHECK_OK(qt_db_rollup(db, r, n, h3, &res));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, h3, h3));
+    CHECK(!qt_db_rollup_covers(db, OPS_T0 + OPS_HOUR, OPS_T0 + 2 * OPS_HOUR, h3));
+    CHECK(qt_db_rollup_covers(db, OPS_T0 + 2 * OPS_HOUR, h3, h3));
+    CHECK(qt_db_rollup_covers(db, OPS_T0, OPS_T0 + OPS_HOUR, h3)); /* airx-only segment */
+    /* Other rules: nothing is covered; back to these, the records come
+     * back from the ROLLUPS file. */
+    CHECK_OK(qt_db_set_rollups(db, "air=1h"));
+    CHECK(!qt_db_rollup_covers(db, OPS_T0, OPS_T0 + OPS_HOUR, h3));
+    CHECK_OK(qt_db_set_rollups(db, "air=1m,1h"));
+    CHECK(qt_db_rollup_covers(db, OPS_T0, OPS_T0 + OPS_HOUR, h3));
+    CHECK_OK(qt_db_rollup(db, h3, &res));
+    CHECK_EQ(res.shards, 1u); /* only the shard with late data */
+    CHECK_EQ(res.shards_current, 2u);
+    CHECK(qt_db_rollup_covers(db, OPS_T0, h3, h3));
     CHECK_OK(ru_check_all(db, &m, 3));
     /* airx has no rule: no airx:1m series. */
     uint32_t sid = 0;
@@ -252,31 +276,92 @@ TEST(rollup_matches_model_with_late_data)
     for (uint32_t i = 0; i < 400; i++)
         CHECK_OK(ru_write(db, &m, (uint32_t)(qt_test_rand(&rng) % RU_GROUPS),
                           (uint32_t)(qt_test_rand(&rng) % RU_SLOTS), &rng));
-    CHECK_OK(qt_db_rollup(db, r, n, 0, &res));
-    CHECK_EQ(res.shards, (uint32_t)RU_SHARDS);
+    CHECK_OK(qt_db_rollup(db, 0, &res));
+    CHECK_EQ(res.shards + res.shards_current, (uint32_t)RU_SHARDS);
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
-    /* Idempotent, also after compaction mixed rollup and raw segments; and
-     * it survives a reopen. */
+    /* A compaction (same raw points, new seqs) carries the records over;
+     * the rollups stay right; it all survives a reopen (ROLLUPS). */
     struct qt_compact_opts co = {.all = true, .force = true};
     struct qt_compact_result cr;
     int64_t end = OPS_T0 + RU_SHARDS * OPS_HOUR;
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, end, 0));
+    CHECK(qt_db_rollup_covers(db, OPS_T0, end, 0));
     CHECK_OK(qt_db_compact(db, &co, &cr));
-    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, end, 0)); /* conservative */
+    CHECK(cr.shards > 0);
+    CHECK(qt_db_rollup_covers(db, OPS_T0, end, 0));
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
-    CHECK_OK(qt_db_rollup(db, r, n, 0, &res));
-    CHECK(qt_db_rollup_covers(db, r, n, OPS_T0, end, 0));
-    CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
+    CHECK_OK(qt_db_rollup(db, 0, &res));
+    CHECK_EQ(res.shards, 0u);
     CHECK_OK(qt_db_close(db));
     db = ops_open(qt_test_dir(), NULL);
     CHECK(db != NULL);
-    CHECK(!qt_db_rollup_covers(db, r, n, OPS_T0, end, 0)); /* records are per process */
+    CHECK(!qt_db_rollup_covers(db, OPS_T0, end, 0)); /* no rules set yet */
+    CHECK_OK(qt_db_set_rollups(db, "air=1m,1h"));
+    CHECK(qt_db_rollup_covers(db, OPS_T0, end, 0)); /* records persisted */
     CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
-    /* An interval that does not divide the shard is refused. */
-    char bad[] = "air=7m";
-    CHECK_OK(qt_rollup_parse(bad, r, 2, &n));
-    CHECK_RC(qt_db_rollup(db, r, n, 0, &res), QT_EINVAL);
+    /* A damaged ROLLUPS file is ignored (everything recomputes). */
     CHECK_OK(qt_db_close(db));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/ROLLUPS", qt_test_dir());
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    fseek(f, 30, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    db = ops_open(qt_test_dir(), NULL);
+    CHECK(db != NULL);
+    CHECK_OK(qt_db_set_rollups(db, "air=1m,1h"));
+    CHECK(!qt_db_rollup_covers(db, OPS_T0, end, 0));
+    CHECK_OK(qt_db_rollup(db, 0, &res));
+    CHECK_EQ(res.shards, (uint32_t)RU_SHARDS);
+    CHECK(qt_db_rollup_covers(db, OPS_T0, end, 0));
+    CHECK_OK(ru_check_all(db, &m, RU_SHARDS));
+    /* An interval that does not divide the shard is refused; the rules
+     * stay as they were. */
+    CHECK_RC(qt_db_set_rollups(db, "air=7m"), QT_EINVAL);
+    CHECK_RC(qt_db_set_rollups(db, "air=1x"), QT_ESYNTAX);
+    CHECK(qt_db_rollup_covers(db, OPS_T0, end, 0));
+    CHECK_OK(qt_db_close(db));
+}
+
+/* ROLLUPS decoding of hostile bytes: every truncation and a flipped byte. */
+TEST(rollup_file_decode)
+{
+    struct qt_db *db = ops_open(qt_test_dir(), NULL);
+    CHECK(db != NULL);
+    struct ru_model *m = calloc(1, sizeof(*m));
+    uint64_t rng = 7;
+    for (uint32_t s = 0; s < RU_SLOTS; s += 3)
+        CHECK_OK(ru_write(db, m, 0, s, &rng));
+    CHECK_OK(qt_db_set_rollups(db, "air=1h"));
+    struct qt_rollup_result res;
+    CHECK_OK(qt_db_rollup(db, 0, &res));
+    CHECK_EQ(res.shards, (uint32_t)RU_SHARDS);
+    CHECK_OK(qt_db_close(db));
+    free(m);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/ROLLUPS", qt_test_dir());
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    uint8_t buf[4096];
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    CHECK_EQ(len, 24u + 16u * RU_SHARDS + 8u);
+    uint64_t h = 0;
+    struct qt_rollup_record *rec = NULL;
+    uint32_t n = 0;
+    CHECK_OK(qt_rollup_file_decode(buf, len, &h, &rec, &n));
+    CHECK_EQ(n, (uint32_t)RU_SHARDS);
+    CHECK_EQ(rec[0].shard, OPS_T0);
+    qt_free(rec);
+    for (size_t cut = 0; cut < len; cut++) {
+        CHECK(qt_rollup_file_decode(buf, cut, &h, &rec, &n) != 0);
+        CHECK(rec == NULL);
+    }
+    for (size_t i = 0; i < len; i++) {
+        buf[i] ^= 0x10;
+        CHECK(qt_rollup_file_decode(buf, len, &h, &rec, &n) != 0);
+        buf[i] ^= 0x10;
+    }
 }
 
 TEST(rollup_retention_names_apart)
