@@ -27,17 +27,21 @@
 #include "format/qt_err.h"
 #include "format/qt_hash.h"
 #include "format/qt_limits.h"
+#include "format/qt_log.h"
 #include "query/agg.h"
 #include "query/catq.h"
 #include "query/events.h"
 #include "query/qctx.h"
 #include "query/qprint.h"
 #include "query/result.h"
+#include "query/rplan.h"
 #include "query/select.h"
 #include "query/xform.h"
+#include "storage/rollup.h"
 #include "storage/scan.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,14 +136,15 @@ feed_end_of_time(struct exec *x, const struct qt_sel_series *s, const struct sin
     return rc;
 }
 
-/* Scan series s over the query range, feeding k.  Block statistics are
- * offered when allow_stats (and no transform applies). */
+/* Scan series s over [t0, t1), feeding k.  Block statistics are offered
+ * when allow_stats (and no transform applies). */
 static int
-scan_series(struct exec *x, const struct qt_sel_series *s, const struct sink *k, bool allow_stats)
+scan_range(struct exec *x, const struct qt_sel_series *s, const struct sink *k, bool allow_stats,
+           int64_t t0, int64_t t1)
 {
     const struct qt_qry_range *r = &x->q->range;
-    struct qt_scan_opts o = {.t0 = r->bounded ? r->start.ns : INT64_MIN,
-                             .t1 = r->bounded ? r->end.ns : INT64_MAX,
+    struct qt_scan_opts o = {.t0 = t0,
+                             .t1 = t1,
                              .allow_stats =
                                  allow_stats && k->stats != NULL && !qt_xf_active(&x->xf)};
     struct qt_scan *sc = NULL;
@@ -174,6 +179,15 @@ scan_series(struct exec *x, const struct qt_sel_series *s, const struct sink *k,
     if (rc == 0 && !r->bounded && !qt_res_full(x->w))
         rc = feed_end_of_time(x, s, k);
     return rc;
+}
+
+/* Scan series s over the query range. */
+static int
+scan_series(struct exec *x, const struct qt_sel_series *s, const struct sink *k, bool allow_stats)
+{
+    const struct qt_qry_range *r = &x->q->range;
+    return scan_range(x, s, k, allow_stats, r->bounded ? r->start.ns : INT64_MIN,
+                      r->bounded ? r->end.ns : INT64_MAX);
 }
 
 /* ---- tags ------------------------------------------------------------------------ */
@@ -505,24 +519,242 @@ agg_points(void *arg, enum qt_vtype vt, const int64_t *ts, const union qt_value 
     return qt_agg_points(s->a, s->g, vt, ts, v, n, arena);
 }
 
+/* ---- aggregation from rollups ------------------------------------------------------- */
+
+/* qt_rplan found rollups that cannot be read as planned (a missing or
+ * mistyped column, a bucket out of line): run the query on raw data. */
+#define RP_FALLBACK 1
+
+/* One rollup column of one series over a piece, read whole. */
+struct rcol {
+    int64_t *ts;
+    union qt_value *v;
+    uint32_t n, cap;
+};
+
+enum { RC_COUNT, RC_SUM, RC_MIN, RC_MAX, RC_FIRST, RC_LAST, RC_FIRST_TS, RC_LAST_TS, RC_N };
+
+static const char *const rcol_sfx[RC_N] = {".count", ".sum",  ".min",      ".max",
+                                           ".first", ".last", ".first_ts", ".last_ts"};
+
+struct rollup_rd {
+    struct exec *x;
+    const struct qt_rplan *plan;
+    struct rcol col[RC_N];
+    char *key; /* QT_SERIES_KEY_MAX + 32 */
+    size_t charged;
+};
+
 static int
-run_agg(struct exec *x)
+rcol_push(struct rollup_rd *rd, struct rcol *c, int64_t ts, union qt_value v)
+{
+    if (c->n == c->cap) {
+        uint32_t cap = c->cap ? c->cap * 2 : 256;
+        size_t add = (size_t)(cap - c->cap) * (sizeof(*c->ts) + sizeof(*c->v));
+        int rc = qt_qctx_charge(rd->x->ctx, add);
+        if (rc != 0)
+            return rc;
+        rd->charged += add;
+        int64_t *t = qt_realloc(c->ts, cap * sizeof(*t));
+        if (t != NULL)
+            c->ts = t;
+        union qt_value *nv = t != NULL ? qt_realloc(c->v, cap * sizeof(*nv)) : NULL;
+        if (nv == NULL)
+            return qt_qctx_fail(rd->x->ctx, QT_ENOMEM, "executor: out of memory");
+        c->v = nv;
+        c->cap = cap;
+    }
+    c->ts[c->n] = ts;
+    c->v[c->n++] = v;
+    return 0;
+}
+
+/* Read column j of the rollup of s over [t0, t1) into rd->col[j]:
+ * 0 (nothing when the rollup series does not exist), RP_FALLBACK when it
+ * has another type than vt, or an error. */
+static int
+rcol_read(struct rollup_rd *rd, const struct qt_sel_series *s, int j, enum qt_vtype vt, int64_t t0,
+          int64_t t1)
+{
+    struct exec *x = rd->x;
+    struct rcol *c = &rd->col[j];
+    c->n = 0;
+    int kl =
+        qt_rollup_group_key(s->key, s->group_len, rd->plan->interval, rd->key, QT_SERIES_KEY_MAX);
+    size_t fl = s->key_len - s->group_len, sl = strlen(rcol_sfx[j]);
+    if (kl < 0 || (size_t)kl + fl + sl > QT_SERIES_KEY_MAX)
+        return RP_FALLBACK; /* no rollup could have been written under this key */
+    memcpy(rd->key + kl, s->key + s->group_len, fl); /* " <escaped field>" */
+    memcpy(rd->key + kl + fl, rcol_sfx[j], sl);
+    struct qt_catalog *cat = qt_db_catalog(x->db);
+    uint32_t sid = 0;
+    int rc = qt_catalog_lookup(cat, (const uint8_t *)rd->key, (size_t)kl + fl + sl, &sid);
+    if (rc == QT_ENOTFOUND)
+        return 0;
+    struct qt_catalog_series si;
+    if (rc == 0)
+        rc = qt_catalog_series_info(cat, sid, &si);
+    if (rc != 0)
+        return qt_qctx_fail(x->ctx, rc, "rollup lookup: %s", qt_strerror(rc));
+    if (si.vtype != vt)
+        return RP_FALLBACK;
+    struct qt_scan_opts o = {.t0 = t0, .t1 = t1};
+    struct qt_scan *sc = NULL;
+    const struct qt_sel_series rs = {.sid = sid, .vtype = vt, .key = si.key, .key_len = si.key_len};
+    if ((rc = qt_scan_open(x->db, sid, &o, &sc)) != 0)
+        return scan_fail(x, rc, &rs);
+    struct qt_chunk ch;
+    int got;
+    while (rc == 0 && (got = qt_scan_next(sc, &ch)) != 0) {
+        if (got < 0) {
+            rc = scan_fail(x, got, &rs);
+            break;
+        }
+        for (uint32_t i = 0; i < ch.n && rc == 0; i++)
+            rc = rcol_push(rd, c, ch.ts[i], ch.vals[i]);
+    }
+    qt_scan_close(sc);
+    return rc;
+}
+
+/* The summaries of s's rollup over piece [t0, t1) into the aggregation. */
+static int
+feed_rollup(struct rollup_rd *rd, const struct qt_sel_series *s, struct agg_st *st, int64_t t0,
+            int64_t t1)
+{
+    const struct qt_rplan *p = rd->plan;
+    struct exec *x = rd->x;
+    enum qt_vtype vt = s->vtype;
+    bool want[RC_N] = {true,          p->need_sum,  p->need_minmax,       p->need_minmax,
+                       p->need_first, p->need_last, p->need_firstlast_ts, p->need_firstlast_ts};
+    int rc = 0;
+    for (int j = 0; j < RC_N && rc == 0; j++) {
+        rd->col[j].n = 0;
+        if (want[j])
+            rc = rcol_read(rd, s, j, j == RC_COUNT || j >= RC_FIRST_TS ? QT_VT_INT : vt, t0, t1);
+    }
+    if (rc != 0)
+        return rc;
+    const struct rcol *cnt = &rd->col[RC_COUNT];
+    for (int j = 1; j < RC_N; j++) /* every column holds the count's buckets */
+        if (want[j] && (rd->col[j].n != cnt->n ||
+                        (cnt->n > 0 && memcmp(rd->col[j].ts, cnt->ts, cnt->n * sizeof(int64_t)))))
+            return RP_FALLBACK;
+    for (uint32_t i = 0; i < cnt->n && rc == 0; i++) {
+        int64_t b = cnt->ts[i], n = cnt->v[i].i;
+        if (n <= 0 || n > (int64_t)UINT32_MAX || b % p->interval_ns != 0)
+            return RP_FALLBACK;
+        struct qt_chunk c = {.kind = QT_CHUNK_STATS,
+                             .vtype = vt,
+                             .n = (uint32_t)n,
+                             .ts_min = b,
+                             .ts_max = b + (p->interval_ns - 1)};
+        if (p->need_firstlast_ts) {
+            c.ts_min = rd->col[RC_FIRST_TS].v[i].i;
+            c.ts_max = rd->col[RC_LAST_TS].v[i].i;
+            if (c.ts_min < b || c.ts_max < c.ts_min || c.ts_max - b >= p->interval_ns)
+                return RP_FALLBACK;
+        }
+        c.stats.count = (uint32_t)n;
+        const int src[5] = {RC_SUM, RC_MIN, RC_MAX, RC_FIRST, RC_LAST};
+        union qt_stat *dst[5] = {&c.stats.sum, &c.stats.min, &c.stats.max, &c.stats.first,
+                                 &c.stats.last};
+        for (int j = 0; j < 5; j++) {
+            if (!want[src[j]])
+                continue;
+            if (vt == QT_VT_FLOAT)
+                dst[j]->f = rd->col[src[j]].v[i].f;
+            else
+                dst[j]->i = rd->col[src[j]].v[i].i;
+        }
+        rc = qt_agg_stats(st->a, st->g, vt, &c);
+        if (rc == 0)
+            return RP_FALLBACK; /* not inside one query bucket: the plan was wrong */
+        rc = rc < 0 ? rc : 0;
+        x->st->points += (uint64_t)n;
+        x->st->stats_points += (uint64_t)n;
+        x->st->rollup_buckets++;
+    }
+    return rc;
+}
+
+static void
+rollup_rd_free(struct rollup_rd *rd)
+{
+    for (int j = 0; j < RC_N; j++) {
+        qt_free(rd->col[j].ts);
+        qt_free(rd->col[j].v);
+    }
+    qt_free(rd->key);
+    qt_qctx_release(rd->x->ctx, rd->charged);
+}
+
+/* The aggregation over the selected series, raw or (plan != NULL) by the
+ * plan's pieces.  RP_FALLBACK before anything is written when the rollups
+ * do not read as planned. */
+static int
+run_agg_plan(struct exec *x, const struct qt_rplan *plan)
 {
     struct agg_st st = {0};
+    struct rollup_rd rd = {.x = x, .plan = plan};
     int rc = qt_agg_create(x->ctx, x->q, &st.a);
     struct sink k = {.stats = agg_stats, .points = agg_points, .arg = &st};
     bool stats = rc == 0 && !qt_agg_needs_points(st.a);
+    if (rc == 0 && plan != NULL && (rd.key = qt_malloc(QT_SERIES_KEY_MAX + 32)) == NULL)
+        rc = qt_qctx_fail(x->ctx, QT_ENOMEM, "executor: out of memory");
     for (uint32_t i = 0; i < x->sel.n && rc == 0; i++) {
         const struct qt_sel_series *s = &x->sel.v[i];
         rc = parse_tags(x, s);
         if (rc == 0)
             rc = qt_agg_group(st.a, x->k, &st.g);
-        if (rc == 0)
+        if (rc == 0 && plan == NULL)
             rc = scan_series(x, s, &k, stats);
+        for (uint32_t j = 0; rc == 0 && plan != NULL && j < plan->n; j++) {
+            const struct qt_rplan_piece *pc = &plan->p[j];
+            rc = pc->rollup ? feed_rollup(&rd, s, &st, pc->t0, pc->t1)
+                            : scan_range(x, s, &k, stats, pc->t0, pc->t1);
+        }
+        if (rc == 0 && plan != NULL)
+            rc = qt_qctx_check_deadline(x->ctx);
     }
     if (rc == 0)
         rc = qt_agg_emit(st.a, x->w);
+    if (plan != NULL)
+        rollup_rd_free(&rd);
     qt_agg_destroy(st.a);
+    return rc;
+}
+
+static int
+run_agg(struct exec *x)
+{
+    struct qt_rplan *plan = qt_malloc(sizeof(*plan));
+    if (plan == NULL)
+        return qt_qctx_fail(x->ctx, QT_ENOMEM, "executor: out of memory");
+    int rc = qt_rplan_make(x->db, x->q, &x->sel, 0, plan);
+    if (rc != 0)
+        rc = qt_qctx_fail(x->ctx, rc, "rollup planner: %s", qt_strerror(rc));
+    bool done = false;
+    if (rc == 0 && plan->n > 0) {
+        qt_rplan_source(plan, x->st->source, sizeof(x->st->source));
+        rc = run_agg_plan(x, plan);
+        if (rc == RP_FALLBACK) {
+            qt_log(QT_LOG_WARN,
+                   "query: rollups of %s:%s do not read as planned; answering from "
+                   "raw data",
+                   x->q->sel.measurement.p, plan->interval);
+            uint64_t series = x->st->series;
+            memset(x->st, 0, sizeof(*x->st));
+            x->st->series = series;
+            snprintf(x->st->source, sizeof(x->st->source), "raw");
+            rc = 0;
+        } else {
+            done = true;
+        }
+    }
+    if (rc == 0 && !done)
+        rc = run_agg_plan(x, NULL);
+    qt_free(plan);
     return rc;
 }
 
@@ -624,7 +856,7 @@ qt_qry_exec(struct qt_db *db, const struct qt_qry *q, const struct qt_qry_limits
     st = st != NULL ? st : &scratch_st;
     memset(err, 0, sizeof(*err));
     memset(st, 0, sizeof(*st));
-    st->source = "raw";
+    snprintf(st->source, sizeof(st->source), "raw");
     struct qt_qry_limits l = lim != NULL ? *lim : (struct qt_qry_limits){0};
     struct qt_qctx ctx;
     qt_qctx_init(&ctx, l.rows_max ? l.rows_max : QT_QRY_ROWS_MAX_DEFAULT,
@@ -662,7 +894,7 @@ qt_qry_run(struct qt_db *db, const char *text, size_t len, int64_t now_ns,
     if (rc != 0) {
         if (st != NULL) {
             memset(st, 0, sizeof(*st));
-            st->source = "raw";
+            snprintf(st->source, sizeof(st->source), "raw");
         }
         return rc;
     }

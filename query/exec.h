@@ -46,7 +46,10 @@ struct qt_qry_stats {
     uint64_t decoded_points; /* decoded from blocks or read from memtables */
     uint64_t rows;           /* rows written */
     uint64_t elapsed_ns;
-    const char *source; /* "raw" (rollups come later); static */
+    uint64_t rollup_buckets; /* rollup rows read (their points count in stats_points) */
+    /* Where the data came from: "raw", "rollup:<interval>" (every part of
+     * the range from rollups) or "rollup:<interval>+raw" (query/rplan.h). */
+    char source[32];
 };
 
 /* Output sink: write buf[0..len); a non-zero return aborts the query

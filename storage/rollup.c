@@ -914,17 +914,24 @@ qt_db_rollup_covers(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns)
 
 /* ---- driver ------------------------------------------------------------------------ */
 
-/* Length of the escaped measurement at the start of group key g[0..len). */
-static uint32_t
-ru_meas_len(const uint8_t *g, uint32_t len)
+int
+qt_rollup_group_key(const uint8_t *g, uint32_t len, const char *interval, char *out, size_t cap)
 {
-    uint32_t i = 0;
-    while (i < len && g[i] != ',') {
-        if (g[i] == '\\' && i + 1 < len)
-            i++;
-        i++;
+    qt_assert(g != NULL && interval != NULL && out != NULL);
+    uint32_t ml = 0; /* the escaped measurement ends at the first unescaped ',' */
+    while (ml < len && g[ml] != ',') {
+        if (g[ml] == '\\' && ml + 1 < len)
+            ml++;
+        ml++;
     }
-    return i;
+    size_t il = strlen(interval);
+    if ((size_t)len + il + 1 > cap)
+        return qt_fail(QT_ELIMIT, "rollup: rollup series key too long");
+    memcpy(out, g, ml);
+    out[ml] = ':';
+    memcpy(out + ml + 1, interval, il);
+    memcpy(out + ml + 1 + il, g + ml, len - ml);
+    return (int)(len + il + 1);
 }
 
 /* Roll up series sid over shards[0..ns) for every interval of rule r. */
@@ -940,21 +947,17 @@ ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, co
     char *key = qt_malloc(QT_SERIES_KEY_MAX + 32);
     if (key == NULL)
         return QT_ENOMEM;
-    uint32_t ml = ru_meas_len(si.key, si.group_len);
     int64_t dur = db->mhdr.shard_duration_ns;
     for (uint32_t k = 0; rc == 0 && k < r->n_intervals; k++) {
-        size_t il = strlen(r->interval_name[k]);
-        if (si.group_len + il + 1 > QT_SERIES_KEY_MAX - 2) {
-            rc = qt_fail(QT_ELIMIT, "rollup: rollup series key too long");
+        int kl = qt_rollup_group_key(si.key, si.group_len, r->interval_name[k], key,
+                                     QT_SERIES_KEY_MAX - 2);
+        if (kl < 0) {
+            rc = kl;
             break;
         }
-        memcpy(key, si.key, ml);
-        key[ml] = ':';
-        memcpy(key + ml + 1, r->interval_name[k], il);
-        memcpy(key + ml + 1 + il, si.key + ml, si.group_len - ml);
         struct ru_series rs = {.db = db,
                                .key = key,
-                               .key_len = (uint32_t)(si.group_len + il + 1),
+                               .key_len = (uint32_t)kl,
                                .field = si.field.p,
                                .field_len = (uint32_t)si.field.len,
                                .vt = si.vtype,

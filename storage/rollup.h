@@ -93,6 +93,12 @@ int qt_db_rollup_spans(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns,
 /* The whole of [t0, t1) is covered (qt_db_rollup_spans). */
 bool qt_db_rollup_covers(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns);
 
+/* The rollup group key of raw group key g[0..len) for `interval` ("1h"):
+ * the escaped measurement, ":<interval>", the tags.  Its length, or
+ * QT_ELIMIT when it would not fit in out[0..cap). */
+int qt_rollup_group_key(const uint8_t *g, uint32_t len, const char *interval, char *out,
+                        size_t cap);
+
 /* One record of the ROLLUPS file. */
 struct qt_rollup_record {
     int64_t shard;
