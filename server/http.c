@@ -95,6 +95,7 @@ struct req {
     struct wr *w;
     struct qt_sbuf body;           /* /query POST body */
     const char *op;                /* /api/v1/<op> */
+    bool post;                     /* the method is POST */
     struct qt_http_export *export; /* a running /api/v1/export */
 };
 
@@ -666,7 +667,8 @@ do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
     if (strcmp(r->op, "export") == 0)
         return do_export(h, conn, r);
     struct qt_http_reply rep;
-    bool found = qt_http_ops_run(h->o.db, &h->stopping, r->op, ops_arg, conn, &rep);
+    bool found = qt_http_ops_run(h->o.db, &h->stopping, r->op, r->post, h->o.cfg->rollups, ops_arg,
+                                 conn, &rep);
     qt_assert(found);
     return respond_sbuf(h, conn, rep.status, "application/json", &rep.b);
 }
@@ -677,7 +679,7 @@ do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
 static const char *
 ops_name(const char *url)
 {
-    static const char *const ops[] = {"shards", "compact", "backup", "verify", "export"};
+    static const char *const ops[] = {"shards", "compact", "backup", "verify", "rollup", "export"};
     if (strncmp(url, "/api/v1/", 8) != 0)
         return NULL;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -712,6 +714,8 @@ method_ok(enum qt_http_ep ep, const char *url, const char *m)
     case QT_EP_OPS: /* reads are GET (export: not HEAD), changes are POST */
         if (strcmp(url, "/api/v1/shards") == 0)
             return get;
+        if (strcmp(url, "/api/v1/rollup") == 0) /* GET: the rules, POST: a run */
+            return get || post;
         return strcmp(url, "/api/v1/export") == 0 ? strcmp(m, "GET") == 0 : post;
     default: return get;
     }
@@ -735,6 +739,7 @@ on_headers(struct qt_http *h, struct MHD_Connection *conn, const char *url, cons
         return respond_error(h, conn, 503, "out of memory");
     r->ep = ep;
     r->op = ep == QT_EP_OPS ? ops_name(url) : NULL;
+    r->post = strcmp(method, "POST") == 0;
     r->t0_ns = mono_ns();
     qt_sbuf_init(&r->body, QT_SRV_QUERY_TEXT_MAX);
     *state = r;

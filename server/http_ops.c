@@ -1,6 +1,6 @@
 /*
- * http_ops.c -- shards, compact, backup, verify and export over HTTP
- * (http_ops.h).
+ * http_ops.c -- shards, compact, backup, verify, rollup and export over
+ * HTTP (http_ops.h).
  *
  * The JSON endpoints call the storage operation on the live database in
  * the request's thread and render its result; the CLI's --server mode
@@ -24,6 +24,7 @@
 #include "storage/backup.h"
 #include "storage/compact.h"
 #include "storage/export.h"
+#include "storage/rollup.h"
 #include "storage/verify.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- helpers -------------------------------------------------------------------------- */
@@ -267,9 +269,59 @@ do_verify(struct qt_db *db, const atomic_int *stop, qt_http_arg_fn arg, void *ct
     qt_sbuf_deinit(&list);
 }
 
+/* ---- rollup ------------------------------------------------------------------------------ */
+
+static uint64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* GET: the rules; POST: one run now (the background pass runs the same
+ * call; a concurrent run makes this one wait, then it finds the shards
+ * current). */
+static void
+do_rollup(struct qt_db *db, bool post, const char *rollups, struct qt_http_reply *out)
+{
+    if (!post) {
+        qt_sbuf_str(&out->b, "{\"rollups\":");
+        qt_sbuf_json(&out->b, rollups != NULL ? rollups : "",
+                     rollups != NULL ? strlen(rollups) : 0);
+        qt_sbuf_str(&out->b, "}\n");
+        out->status = 200;
+        return;
+    }
+    if (rollups == NULL) {
+        reply_error(out, 409, "no rollup rules configured (--rollups)", 0);
+        return;
+    }
+    struct qt_db_health hl;
+    qt_db_health(db, &hl);
+    if (hl.read_only) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "the database is read-only: %s", hl.reason);
+        reply_error(out, 503, msg, 0);
+        return;
+    }
+    uint64_t t0 = mono_ms();
+    struct qt_rollup_result r = {0};
+    int rc = qt_db_rollup(db, 0, &r);
+    if (rc != 0) {
+        reply_error(out, op_status(rc), "rollup", rc);
+        return;
+    }
+    qt_sbuf_printf(&out->b,
+                   "{\"shards\":%u,\"shards_current\":%u,\"series\":%" PRIu64
+                   ",\"buckets\":%" PRIu64 ",\"elapsed_ms\":%" PRIu64 "}\n",
+                   r.shards, r.shards_current, r.series, r.buckets, mono_ms() - t0);
+    out->status = 200;
+}
+
 bool
-qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, qt_http_arg_fn arg,
-                void *ctx, struct qt_http_reply *out)
+qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, bool post,
+                const char *rollups, qt_http_arg_fn arg, void *ctx, struct qt_http_reply *out)
 {
     qt_assert(db != NULL && path != NULL && arg != NULL && out != NULL);
     qt_sbuf_init(&out->b, QT_SRV_OPS_REPLY_MAX);
@@ -282,6 +334,8 @@ qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, qt_h
         do_backup(db, stop, arg, ctx, out);
     else if (strcmp(path, "verify") == 0)
         do_verify(db, stop, arg, ctx, out);
+    else if (strcmp(path, "rollup") == 0)
+        do_rollup(db, post, rollups, out);
     else {
         qt_sbuf_deinit(&out->b);
         return false;

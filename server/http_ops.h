@@ -7,6 +7,9 @@
  *   POST /api/v1/backup?to=DIR[&incremental=true][&copy=true]
  *   POST /api/v1/verify[?quarantine=true]    200 with "damaged": true|false
  *   GET  /api/v1/export?q=SEL[&from=T][&to=T][&format=lp|csv]   streamed
+ *   POST /api/v1/rollup                      qt_db_rollup under the server's
+ *                                            rules (409 when it has none)
+ *   GET  /api/v1/rollup                      the configured rules
  *
  * Each operation runs synchronously in the request's thread (libmicrohttpd
  * thread-per-connection), so a long compaction or backup holds only its own
@@ -34,9 +37,12 @@ struct qt_http_reply {
 };
 
 /* path is the URL path after "/api/v1/" ("shards", "compact", "backup",
- * "verify"); true when it names one of these (then *out is filled). */
-bool qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, qt_http_arg_fn arg,
-                     void *ctx, struct qt_http_reply *out);
+ * "verify", "rollup"); post: the request is a POST (only "rollup" has
+ * both a GET and a POST form); rollups: the server's rollup rules as
+ * configured (NULL = none; the database holds the same rules).  True
+ * when path names one of these (then *out is filled). */
+bool qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, bool post,
+                     const char *rollups, qt_http_arg_fn arg, void *ctx, struct qt_http_reply *out);
 
 /* A running export: a thread writes the selection into a pipe whose read
  * end the HTTP response streams from. */

@@ -1,11 +1,11 @@
 /*
- * ops_cli.c -- shards, compact, backup, restore, verify and export
+ * ops_cli.c -- shards, compact, rollup, backup, restore, verify and export
  * subcommands (ops_cli.h, design/ops.md "CLI").
  *
  * Offline mode (--data DIR): each command opens the data directory itself
  * (which fails with "in use" while a server runs there); commands that do
  * not change the database open it read-only.  Server mode (--server URL):
- * shards, compact, backup, verify and export call the server's
+ * shards, compact, rollup, backup, verify and export call the server's
  * /api/v1/<op> endpoints (server/http_ops.h) and print the same summaries
  * from the JSON answer, through the same printing functions.  restore is
  * offline only: it fills an empty directory for a server not yet started.  A SIGINT sets a cancel
@@ -625,33 +625,70 @@ qt_cli_compact(int argc, char **argv)
 
 /* ---- rollup ------------------------------------------------------------------------------ */
 
+static void
+print_rollup(const struct qt_rollup_result *r, double s)
+{
+    printf("rollup: %u shard(s), %" PRIu64 " series-intervals, %" PRIu64
+           " bucket points; %u shard(s) already current; %.2f s\n",
+           r->shards, r->series, r->buckets, r->shards_current, s);
+}
+
+static int
+remote_rollup(const struct cli *c)
+{
+    struct cli_body cb = {0};
+    int rc = cli_call(c, "POST", "rollup", &cb);
+    const char *j = cb.b.p;
+    size_t n = cb.b.len;
+    if (rc == 0) {
+        struct qt_rollup_result r = {.shards = (uint32_t)jint(j, n, "shards", 0),
+                                     .shards_current = (uint32_t)jint(j, n, "shards_current", 0),
+                                     .series = (uint64_t)jint(j, n, "series", 0),
+                                     .buckets = (uint64_t)jint(j, n, "buckets", 0)};
+        print_rollup(&r, (double)jint(j, n, "elapsed_ms", 0) / 1e3);
+    }
+    qt_sbuf_deinit(&cb.b);
+    return rc;
+}
+
 static const char rollup_usage[] =
-    "usage: qtdb rollup --data DIR --rollups SPEC\n"
+    "usage: qtdb rollup (--data DIR --rollups SPEC | --server URL [--timeout S])\n"
     "  SPEC  rollup rules, e.g. air=1m,1h;grid*=1h (units s, m, h, d; each interval\n"
     "        must divide the shard duration).  Every shard that has ended is summarised\n"
-    "        into measurements <name>:<interval> (fields <f>.count/.sum/.min/.max/.first/\n"
-    "        .last); re-running recomputes them (idempotent).\n";
+    "        into measurements <name>:<interval>, one point per non-empty bucket at the\n"
+    "        bucket start, fields <f>.count/.sum/.min/.max/.first/.last/.first_ts/.last_ts;\n"
+    "        shards whose rollups are current are skipped, re-running is idempotent.\n"
+    "  --server  run it on a live server under the rules it was started with\n"
+    "        (serve --rollups SPEC; --rollups is not allowed here).  A server also\n"
+    "        runs it in the background.  Query a rollup by name:\n"
+    "        '\"air:1h\".\"pm25.max\" [now-7d, now) | max by 1d'.\n";
 
 int
 qt_cli_rollup(int argc, char **argv)
 {
     struct cli c;
     int rc = cli_parse(argc, argv, &c);
-    if (rc != 0 || c.help || c.rollups == NULL || c.server != NULL)
+    bool offline_ok = c.server == NULL && c.rollups != NULL;
+    bool server_ok = c.server != NULL && c.rollups == NULL && c.data == NULL;
+    if (rc == 0 && !c.help && c.server != NULL && c.rollups != NULL)
+        fprintf(stderr, "qtdb rollup: --rollups is for --data only: a server rolls up under the "
+                        "rules it was started with (serve --rollups SPEC)\n");
+    if (rc != 0 || c.help || (!offline_ok && !server_ok))
         return cli_usage(rollup_usage, c.help && rc == 0);
+    if (c.server != NULL)
+        return remote_rollup(&c);
     struct qt_db *db = NULL;
     qt_log_set_level(QT_LOG_WARN);
     rc = cli_open(&c, false, &db);
     if (rc != 0)
         return rc;
+    double t0 = cli_now();
     rc = qt_db_set_rollups(db, c.rollups);
     struct qt_rollup_result r = {0};
     if (rc == 0)
         rc = qt_db_rollup(db, 0, &r);
     if (rc == 0)
-        printf("rollup: %u shard(s), %" PRIu64 " series-intervals, %" PRIu64
-               " bucket points; %u shard(s) already current\n",
-               r.shards, r.series, r.buckets, r.shards_current);
+        print_rollup(&r, cli_now() - t0);
     int crc = qt_db_close(db);
     rc = rc != 0 ? rc : crc;
     return rc != 0 ? cli_fail(c.cmd, rc) : 0;

@@ -5,6 +5,7 @@
  *
  *   qtdb shards  (--data DIR | --server URL)
  *   qtdb compact (--data DIR [--retention SPEC] | --server URL) (--shard ID | --all) [--force]
+ *   qtdb rollup  (--data DIR --rollups SPEC | --server URL)    (server: its own rules)
  *   qtdb backup  (--data DIR | --server URL) --to DIR [--incremental] [--copy]
  *   qtdb restore --from DIR --data NEWDIR [--force]            (offline only)
  *   qtdb verify  (--data DIR | --backup DIR | --server URL) [--quarantine]

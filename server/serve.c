@@ -98,13 +98,22 @@ serve_open_db(struct serve *s)
                            .fsync = s->cfg.fsync,
                            .fsync_interval_ms = s->cfg.fsync_interval_ms,
                            .mem_budget_bytes = s->cfg.mem_budget_bytes,
-                           .series_max = s->cfg.series_max};
+                           .series_max = s->cfg.series_max,
+                           .rollups = s->cfg.rollups};
     int rc = qt_db_open(&o, &s->db);
     if (rc != 0) {
-        qt_log(QT_LOG_ERROR, "serve: cannot open %s: %s (%s)", s->cfg.data_dir, qt_strerror(rc),
-               qt_err_detail());
+        const char *why = qt_err_detail();
+        if (s->cfg.rollups != NULL && strncmp(why, "rollup:", 7) == 0)
+            qt_log(QT_LOG_ERROR, "serve: --rollups '%s' refused for %s: %s", s->cfg.rollups,
+                   s->cfg.data_dir, why);
+        else
+            qt_log(QT_LOG_ERROR, "serve: cannot open %s: %s (%s)", s->cfg.data_dir, qt_strerror(rc),
+                   why);
         return rc;
     }
+    if (s->cfg.rollups != NULL)
+        qt_log(QT_LOG_INFO, "serve: rollups %s (computed in the background; POST /api/v1/rollup)",
+               s->cfg.rollups);
     qt_db_set_sync_observer(s->db, qt_srv_metrics_wal_sync, &s->metrics);
     return 0;
 }

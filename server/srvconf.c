@@ -13,6 +13,7 @@
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+#include "storage/rollup.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +37,7 @@ enum set_kind {
     K_MS_BARE,  /* uint32_t milliseconds from a duration (bare number: ms) */
     K_LOGLEVEL, /* enum qt_log_level */
     K_TEMPLATE, /* one more Graphite template */
+    K_ROLLUPS,  /* rollup rules (storage/rollup.h), kept as text */
 };
 
 struct setting {
@@ -88,6 +90,8 @@ static const struct setting settings[] = {
     {"query-mem-max", K_BYTES64, F(query_mem_max_bytes), 1u << 20, 1ull << 40, "BYTES",
      "memory one query may use"},
     {"log-level", K_LOGLEVEL, F(log_level), 0, 0, "LEVEL", "debug | info | warn | error"},
+    {"rollups", K_ROLLUPS, 0, 0, 0, "SPEC",
+     "rollup rules, e.g. 'air=1m,1h;grid*=1h' (none by default)"},
 };
 
 #undef F
@@ -128,6 +132,8 @@ qt_srv_config_deinit(struct qt_srv_config *c)
         return;
     qt_free(c->graphite_cfg);
     c->graphite_cfg = NULL;
+    qt_free(c->rollups);
+    c->rollups = NULL;
 }
 
 static int __attribute__((format(printf, 3, 4))) fail(char *err, size_t cap, const char *fmt, ...)
@@ -345,6 +351,36 @@ set_template(struct qt_srv_config *c, const char *value, char *err, size_t errca
     return 0;
 }
 
+/* Check the rules with the storage parser (on a copy: it cuts the text)
+ * and keep the text; "" (or only ';') clears them. */
+static int
+set_rollups(struct qt_srv_config *c, const char *value, char *err, size_t errcap)
+{
+    size_t len = strlen(value);
+    char *buf = qt_strndup(value, len);
+    struct qt_rollup_rule *rules = qt_calloc(QT_ROLLUP_RULES_MAX, sizeof(*rules));
+    uint32_t n = 0;
+    int rc = buf == NULL || rules == NULL ? QT_ENOMEM
+                                          : qt_rollup_parse(buf, rules, QT_ROLLUP_RULES_MAX, &n);
+    qt_free(rules);
+    qt_free(buf);
+    if (rc == QT_ENOMEM)
+        return fail(err, errcap, "rollups: out of memory");
+    if (rc != 0) {
+        const char *why = qt_err_detail();
+        if (strncmp(why, "rollup: ", 8) == 0)
+            why += 8;
+        return fail(err, errcap, "rollups: %s in '%s' (expected rules like air=1m,1h;grid*=1h)",
+                    why, value);
+    }
+    char *text = n > 0 ? qt_strndup(value, len) : NULL;
+    if (n > 0 && text == NULL)
+        return fail(err, errcap, "rollups: out of memory");
+    qt_free(c->rollups);
+    c->rollups = text;
+    return 0;
+}
+
 static int
 set_number(const struct setting *s, void *field, const char *value, char *err, size_t errcap)
 {
@@ -425,6 +461,7 @@ qt_srv_config_set(struct qt_srv_config *c, const char *key, const char *value, c
         return 0;
     case K_LOGLEVEL: return set_loglevel(&c->log_level, value, err, errcap);
     case K_TEMPLATE: return set_template(c, value, err, errcap);
+    case K_ROLLUPS: return set_rollups(c, value, err, errcap);
     default: return set_number(s, field, value, err, errcap);
     }
 }
@@ -560,7 +597,8 @@ qt_srv_config_usage(FILE *out)
         case K_FSYNC: snprintf(def, sizeof(def), "always"); break;
         case K_IO: snprintf(def, sizeof(def), "auto"); break;
         case K_LOGLEVEL: snprintf(def, sizeof(def), "info"); break;
-        case K_TEMPLATE: snprintf(def, sizeof(def), "none"); break;
+        case K_TEMPLATE:
+        case K_ROLLUPS: snprintf(def, sizeof(def), "none"); break;
         case K_U64:
         case K_BYTES64:
             snprintf(def, sizeof(def), "%llu", *(const unsigned long long *)field);

@@ -58,6 +58,9 @@ struct qt_srv_config {
     enum qt_log_level log_level;
     /* Graphite templates, parsed (owned; NULL until the first template). */
     struct qt_graphite_config *graphite_cfg;
+    /* Rollup rules as given ("air=1m,1h;grid*=1h", checked by
+     * qt_rollup_parse when set; owned; NULL = none), for qt_db_opts.rollups. */
+    char *rollups;
 };
 
 /* Defaults (the values `qtdb serve --help` prints). */

@@ -7,8 +7,15 @@
  * incremental backup, an offline restore of the newest backup whose
  * offline export equals the live server's export byte for byte, verify
  * without damage, export line counts (lp and csv), and the error statuses.
+ *
+ * Rollups on a live server (serve --rollups, POST /api/v1/rollup, `qtdb
+ * rollup --server`): two ended shards rolled up once, then reported
+ * current, late data recomputing its shard, the records surviving a
+ * restart, the rollup queried by name; a bad --rollups at startup, and
+ * the 409 of a server without rules.
  */
 #include "harness.h"
+#include "server/httpc.h"
 #include "tests/srvproc.h"
 
 #include <fcntl.h>
@@ -283,6 +290,23 @@ check_errors(struct env *e)
     const char *bad[] = {"shards", "--server", "127.0.0.1:1", NULL};
     CHECK_EQ(cli(bad, NULL, e->err, sizeof(e->err)), 1);
     CHECK(srv_metric(&e->s, "qtdb_http_requests_total{endpoint=\"ops\"}") >= 10);
+    /* rollups: this server has no rules */
+    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             409);
+    CHECK(strstr(body, "\"error\":\"no rollup rules configured (--rollups)\"") != NULL);
+    CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK(strcmp(body, "{\"rollups\":\"\"}\n") == 0);
+    CHECK_EQ(srv_http(&e->s, "PUT", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             405);
+    const char *roll[] = {"rollup", "--server", e->url, NULL};
+    CHECK_EQ(cli(roll, e->out, e->err, sizeof(e->err)), 1);
+    CHECK(strstr(e->err, "no rollup rules configured (--rollups) (HTTP 409)") != NULL);
+    const char *both[] = {"rollup", "--server", e->url, "--rollups", "opsm=1h", NULL};
+    CHECK_EQ(cli(both, e->out, e->err, sizeof(e->err)), 2); /* the server's rules apply */
+    CHECK(strstr(e->err, "--rollups is for --data only") != NULL);
+    const char *neither[] = {"rollup", "--data", e->dir, NULL};
+    CHECK_EQ(cli(neither, e->out, e->err, sizeof(e->err)), 2);
 }
 
 TEST(ops_over_http)
@@ -301,5 +325,147 @@ TEST(ops_over_http)
     check_backup_restore(&e);
     check_verify_export(&e);
     check_errors(&e);
+    CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
+}
+
+/* ---- rollups on a live server ------------------------------------------------------------- */
+
+#define R_T0       1709251200000000000ll /* 2024-03-01T00:00:00Z: long ended */
+#define R_DAY      86400000000000ll
+#define R_STATIONS 4
+#define R_SLOTS    576 /* every 5 min over 2 days: 2 one-day shards */
+
+/* The integer after "key": in a flat JSON object, or -1. */
+static int64_t
+jnum(const char *j, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(j, pat);
+    return p != NULL ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* The single value of `q` (one row "[time,value]") through /query, or -1. */
+static int64_t
+query_one(const struct srvproc *s, const char *q)
+{
+    static char body[1 << 16];
+    char path[1024];
+    int n = snprintf(path, sizeof(path), "/query?format=json&q=");
+    qt_httpc_urlencode(q, strlen(q), path + n, sizeof(path) - (size_t)n);
+    int st = srv_http(s, "GET", path, NULL, NULL, 0, body, sizeof(body), NULL);
+    const char *rows = strstr(body, "\"rows\":[");
+    const char *comma = rows ? strchr(rows + 8, ',') : NULL;
+    if (st != 200 || comma == NULL) {
+        fprintf(stdout, "query %s: %d %s\n", q, st, body);
+        return -1;
+    }
+    return strtoll(comma + 1, NULL, 10);
+}
+
+/* Two old days of air (ruled) and water (not), plus one air point now
+ * (the current shard: not rolled up). */
+static int
+rollup_write(const struct srvproc *s)
+{
+    static char body[R_STATIONS * R_SLOTS * 64];
+    char resp[512];
+    size_t n = 0;
+    for (int slot = 0; slot < R_SLOTS; slot++)
+        for (int st = 0; st < R_STATIONS; st++)
+            n += (size_t)snprintf(body + n, sizeof(body) - n, "air,st=a%d pm25=%d.5 %lld\n", st,
+                                  slot % 97, R_T0 + slot * 5 * MIN_NS);
+    for (int slot = 0; slot < R_SLOTS; slot += 12)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "water,site=w1 flow=%d.0 %lld\n", slot,
+                              R_T0 + slot * 5 * MIN_NS);
+    n += (size_t)snprintf(body + n, sizeof(body) - n, "air,st=a0 pm25=1.0\n");
+    return srv_http(s, "POST", "/write", "text/plain", body, n, resp, sizeof(resp), NULL) == 204
+               ? 0
+               : -1;
+}
+
+/* "air:1h"."pm25.count" summed over the two old days: every raw point. */
+static int64_t
+rollup_count(const struct srvproc *s)
+{
+    char q[256];
+    snprintf(q, sizeof(q), "\"air:1h\".\"pm25.count\" [%llds, %llds) | sum",
+             (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
+    return query_one(s, q);
+}
+
+static void
+rollup_runs(struct env *e)
+{
+    static char body[1 << 16];
+    CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK(strcmp(body, "{\"rollups\":\"air=1h\"}\n") == 0);
+    /* first run: both ended shards, one bucket point per station and hour */
+    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK_EQ(jnum(body, "shards"), 2);
+    CHECK_EQ(jnum(body, "shards_current"), 0);
+    CHECK_EQ(jnum(body, "series"), 2 * R_STATIONS);
+    CHECK_EQ(jnum(body, "buckets"), 2 * 24 * R_STATIONS);
+    CHECK(jnum(body, "elapsed_ms") >= 0);
+    /* second run, through the CLI: nothing to do */
+    const char *roll[] = {"rollup", "--server", e->url, NULL};
+    CHECK_EQ(cli(roll, e->out, e->err, sizeof(e->err)), 0);
+    size_t len = 0;
+    char *txt = slurp(e->out, &len);
+    CHECK(txt != NULL && strstr(txt, "rollup: 0 shard(s), 0 series-intervals, 0 bucket points; "
+                                     "2 shard(s) already current") != NULL);
+    free(txt);
+    CHECK_EQ(rollup_count(&e->s), (int64_t)R_STATIONS * R_SLOTS);
+    char q[256];
+    snprintf(q, sizeof(q), "\"air:1h\".\"pm25.max\"{st=\"a1\"} [%llds, %llds) | max",
+             (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
+    CHECK_EQ(query_one(&e->s, q), 96); /* 96.5 is the largest value */
+    /* late data in the second day: only that shard is recomputed */
+    char late[128];
+    int n = snprintf(late, sizeof(late), "air,st=a9 pm25=3.0 %lld\n", R_T0 + R_DAY + 7 * MIN_NS);
+    CHECK_EQ(
+        srv_http(&e->s, "POST", "/write", "text/plain", late, (size_t)n, body, sizeof(body), NULL),
+        204);
+    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK_EQ(jnum(body, "shards"), 1);
+    CHECK_EQ(jnum(body, "shards_current"), 1);
+    CHECK_EQ(rollup_count(&e->s), (int64_t)R_STATIONS * R_SLOTS + 1);
+}
+
+TEST(rollup_over_http)
+{
+    static struct env e;
+    snprintf(e.dir, sizeof(e.dir), "%s/rdata", qt_test_dir());
+    snprintf(e.out, sizeof(e.out), "%s/cli.out", qt_test_dir());
+    /* bad rules: refused at startup with the reason, non-zero exit */
+    char bad_dir[700];
+    snprintf(bad_dir, sizeof(bad_dir), "%s/rbad", qt_test_dir());
+    const char *syntax[] = {"serve",  "--data",      bad_dir,     "--ilp",  "off",
+                            "--http", "127.0.0.1:0", "--rollups", "air=1x", NULL};
+    CHECK_EQ(cli(syntax, NULL, e.err, sizeof(e.err)), 2);
+    CHECK(strstr(e.err, "rollups: unit must be s, m, h or d in 'air=1x'") != NULL);
+    const char *divide[] = {"serve",  "--data",      bad_dir,     "--ilp",  "off",
+                            "--http", "127.0.0.1:0", "--rollups", "air=7h", NULL};
+    CHECK_EQ(cli(divide, NULL, e.err, sizeof(e.err)), 1);
+    CHECK(strstr(e.err, "--rollups 'air=7h' refused") != NULL &&
+          strstr(e.err, "does not divide the shard duration") != NULL);
+    /* good rules: runs, then a restart keeps the records (ROLLUPS file) */
+    const char *rules[] = {"--rollups", "air=1h", NULL};
+    CHECK_OK(srv_start(&e.s, e.dir, false, rules));
+    snprintf(e.url, sizeof(e.url), "http://127.0.0.1:%d", e.s.http_port);
+    CHECK_OK(rollup_write(&e.s));
+    rollup_runs(&e);
+    CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
+    CHECK_OK(srv_start(&e.s, e.dir, false, rules));
+    snprintf(e.url, sizeof(e.url), "http://127.0.0.1:%d", e.s.http_port);
+    static char body[4096];
+    CHECK_EQ(srv_http(&e.s, "POST", "/api/v1/rollup", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK_EQ(jnum(body, "shards"), 0);
+    CHECK_EQ(jnum(body, "shards_current"), 2);
+    CHECK_EQ(rollup_count(&e.s), (int64_t)R_STATIONS * R_SLOTS + 1);
     CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
 }

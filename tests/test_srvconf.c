@@ -52,6 +52,7 @@ TEST(defaults)
     CHECK_EQ(c.body_max_bytes, QT_SRV_BODY_MAX_DEFAULT);
     CHECK_EQ(c.query_deadline_ms, QT_SRV_QUERY_DEADLINE_DEFAULT_MS);
     CHECK(c.graphite_cfg == NULL);
+    CHECK(c.rollups == NULL); /* no rollups unless asked for */
     qt_srv_config_deinit(&c);
 }
 
@@ -181,6 +182,40 @@ TEST(ini_file)
     qt_srv_config_deinit(&c);
 }
 
+/* rollups: checked with the storage parser when set, kept as text, the
+ * last one wins, "" clears; a bad spec leaves the previous rules. */
+TEST(rollups_key)
+{
+    struct qt_srv_config c;
+    qt_srv_config_init(&c);
+    CHECK_OK(set(&c, "rollups", "air=1m,1h;grid*=1h"));
+    CHECK(c.rollups != NULL && strcmp(c.rollups, "air=1m,1h;grid*=1h") == 0);
+    static const char *const bad[] = {"air",    "air=",      "air=1x",    "air=0h",
+                                      "a*r=1h", "air:1h=1d", "air=1h,1m", "air=1h;air=1d",
+                                      "=1h",    "air=-1h",   "air=01h",   "air=1h,2h,3h,4h,5h"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_RC(set(&c, "rollups", bad[i]), QT_EINVAL);
+        CHECK(strncmp(err, "rollups: ", 9) == 0 && strstr(err, bad[i]) != NULL);
+        CHECK(strcmp(c.rollups, "air=1m,1h;grid*=1h") == 0);
+    }
+    CHECK_OK(set(&c, "rollups", "water=1d"));
+    CHECK(strcmp(c.rollups, "water=1d") == 0);
+    CHECK_OK(set(&c, "rollups", ""));
+    CHECK(c.rollups == NULL);
+    const char *p = write_file("r.ini", "[serve]\nrollups = air=1h;grid*=1m,1h\n");
+    CHECK(p != NULL);
+    CHECK_OK(qt_srv_config_load(&c, p, err, sizeof(err)));
+    CHECK(c.rollups != NULL && strcmp(c.rollups, "air=1h;grid*=1m,1h") == 0);
+    char *argv[] = {"serve", "--rollups=air=1d", NULL};
+    CHECK_OK(qt_srv_config_args(&c, 2, argv, err, sizeof(err)));
+    CHECK(strcmp(c.rollups, "air=1d") == 0);
+    p = write_file("s.ini", "threads = 1\nrollups = air=1h;;air=2x\n");
+    CHECK_RC(qt_srv_config_load(&c, p, err, sizeof(err)), QT_EINVAL);
+    CHECK(strstr(err, "s.ini:2:") != NULL && strstr(err, "rollups") != NULL);
+    qt_srv_config_deinit(&c);
+    CHECK(c.rollups == NULL);
+}
+
 TEST(args_precedence)
 {
     struct qt_srv_config c;
@@ -219,7 +254,8 @@ TEST(usage_lists_every_flag)
     const char *keys[] = {
         "--data",         "--ilp",      "--http",       "--graphite",        "--fsync",
         "--io",           "--threads",  "--mem-budget", "--max-connections", "--idle-timeout",
-        "--slow-timeout", "--line-max", "--body-max",   "--query-deadline",  "--config"};
+        "--slow-timeout", "--line-max", "--body-max",   "--query-deadline",  "--config",
+        "--rollups"};
     bool ok = true;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         ok = ok && strstr(buf, keys[i]) != NULL;
