@@ -572,6 +572,14 @@ firstlast(struct qt_agg *a, struct agg_cell *c, enum qt_vtype vt, int64_t t0, un
     return rc;
 }
 
+bool
+qt_agg_one_bucket(const struct qt_agg *a, int64_t t0, int64_t t1)
+{
+    int64_t start, last;
+    bucket_of(a, t0, &start, &last);
+    return t1 <= last;
+}
+
 int
 qt_agg_stats(struct qt_agg *a, uint32_t g, enum qt_vtype vt, const struct qt_chunk *c)
 {

@@ -61,6 +61,9 @@ bool qt_agg_needs_points(const struct qt_agg *a);
  * created on first sight: *g is its index. */
 int qt_agg_group(struct qt_agg *a, const struct qt_serieskey *k, uint32_t *g);
 
+/* True when [t0, t1] (inclusive) lies inside one bucket. */
+bool qt_agg_one_bucket(const struct qt_agg *a, int64_t t0, int64_t t1);
+
 /* Offer a STATS chunk of a series of type vt in group g: 1 when taken, 0
  * when the caller must expand it and feed its points, <0 on error. */
 int qt_agg_stats(struct qt_agg *a, uint32_t g, enum qt_vtype vt, const struct qt_chunk *c);

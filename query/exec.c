@@ -525,10 +525,20 @@ agg_points(void *arg, enum qt_vtype vt, const int64_t *ts, const union qt_value 
  * mistyped column, a bucket out of line): run the query on raw data. */
 #define RP_FALLBACK 1
 
+/* One item of a rollup column: one bucket row (a point), or a whole
+ * stored block of rows that lies inside one query bucket (its block
+ * statistics, not decoded). */
+struct ritem {
+    int64_t t0, t1; /* first and last bucket start */
+    uint32_t n;     /* rows */
+    bool stats;
+    union qt_value v;  /* a row */
+    struct qt_stats s; /* a block */
+};
+
 /* One rollup column of one series over a piece, read whole. */
 struct rcol {
-    int64_t *ts;
-    union qt_value *v;
+    struct ritem *it;
     uint32_t n, cap;
 };
 
@@ -540,47 +550,46 @@ static const char *const rcol_sfx[RC_N] = {".count", ".sum",  ".min",      ".max
 struct rollup_rd {
     struct exec *x;
     const struct qt_rplan *plan;
+    struct qt_agg *a;
     struct rcol col[RC_N];
     char *key; /* QT_SERIES_KEY_MAX + 32 */
     size_t charged;
 };
 
 static int
-rcol_push(struct rollup_rd *rd, struct rcol *c, int64_t ts, union qt_value v)
+rcol_push(struct rollup_rd *rd, struct rcol *c, const struct ritem *it)
 {
     if (c->n == c->cap) {
-        uint32_t cap = c->cap ? c->cap * 2 : 256;
-        size_t add = (size_t)(cap - c->cap) * (sizeof(*c->ts) + sizeof(*c->v));
+        uint32_t cap = c->cap ? c->cap * 2 : 64;
+        size_t add = (size_t)(cap - c->cap) * sizeof(*c->it);
         int rc = qt_qctx_charge(rd->x->ctx, add);
         if (rc != 0)
             return rc;
         rd->charged += add;
-        int64_t *t = qt_realloc(c->ts, cap * sizeof(*t));
-        if (t != NULL)
-            c->ts = t;
-        union qt_value *nv = t != NULL ? qt_realloc(c->v, cap * sizeof(*nv)) : NULL;
-        if (nv == NULL)
+        struct ritem *n = qt_realloc(c->it, cap * sizeof(*n));
+        if (n == NULL)
             return qt_qctx_fail(rd->x->ctx, QT_ENOMEM, "executor: out of memory");
-        c->v = nv;
+        c->it = n;
         c->cap = cap;
     }
-    c->ts[c->n] = ts;
-    c->v[c->n++] = v;
+    c->it[c->n++] = *it;
     return 0;
 }
 
-/* Read column j of the rollup of s over [t0, t1) into rd->col[j]:
- * 0 (nothing when the rollup series does not exist), RP_FALLBACK when it
- * has another type than vt, or an error. */
+/* Read column j of the rollup of s over [t0, t1) into rd->col[j]: a block
+ * whose rows all fall in one query bucket as its statistics, any other
+ * row by row.  0 (nothing when the rollup series does not exist),
+ * RP_FALLBACK when it has another type than vt, or an error. */
 static int
 rcol_read(struct rollup_rd *rd, const struct qt_sel_series *s, int j, enum qt_vtype vt, int64_t t0,
           int64_t t1)
 {
     struct exec *x = rd->x;
     struct rcol *c = &rd->col[j];
+    int64_t iv = rd->plan->interval_ns;
     c->n = 0;
-    int kl =
-        qt_rollup_group_key(s->key, s->group_len, rd->plan->interval, rd->key, QT_SERIES_KEY_MAX);
+    int kl = qt_rollup_group_key(s->key, s->group_len, rd->plan->interval, rd->key,
+                                 QT_SERIES_KEY_MAX);
     size_t fl = s->key_len - s->group_len, sl = strlen(rcol_sfx[j]);
     if (kl < 0 || (size_t)kl + fl + sl > QT_SERIES_KEY_MAX)
         return RP_FALLBACK; /* no rollup could have been written under this key */
@@ -598,7 +607,7 @@ rcol_read(struct rollup_rd *rd, const struct qt_sel_series *s, int j, enum qt_vt
         return qt_qctx_fail(x->ctx, rc, "rollup lookup: %s", qt_strerror(rc));
     if (si.vtype != vt)
         return RP_FALLBACK;
-    struct qt_scan_opts o = {.t0 = t0, .t1 = t1};
+    struct qt_scan_opts o = {.t0 = t0, .t1 = t1, .allow_stats = true};
     struct qt_scan *sc = NULL;
     const struct qt_sel_series rs = {.sid = sid, .vtype = vt, .key = si.key, .key_len = si.key_len};
     if ((rc = qt_scan_open(x->db, sid, &o, &sc)) != 0)
@@ -610,12 +619,44 @@ rcol_read(struct rollup_rd *rd, const struct qt_sel_series *s, int j, enum qt_vt
             rc = scan_fail(x, got, &rs);
             break;
         }
-        for (uint32_t i = 0; i < ch.n && rc == 0; i++)
-            rc = rcol_push(rd, c, ch.ts[i], ch.vals[i]);
+        if (ch.kind == QT_CHUNK_STATS && ch.ts_max <= INT64_MAX - (iv - 1) &&
+            qt_agg_one_bucket(rd->a, ch.ts_min, ch.ts_max + (iv - 1))) {
+            struct ritem it = {
+                .t0 = ch.ts_min, .t1 = ch.ts_max, .n = ch.n, .stats = true, .s = ch.stats};
+            rc = rcol_push(rd, c, &it);
+            continue;
+        }
+        if (ch.kind == QT_CHUNK_STATS && (rc = qt_scan_expand(sc, &ch)) != 0) {
+            rc = scan_fail(x, rc, &rs);
+            break;
+        }
+        for (uint32_t i = 0; i < ch.n && rc == 0; i++) {
+            struct ritem it = {.t0 = ch.ts[i], .t1 = ch.ts[i], .n = 1, .v = ch.vals[i]};
+            rc = rcol_push(rd, c, &it);
+        }
     }
     qt_scan_close(sc);
     return rc;
 }
+
+/* Value of item it of a column of type vt: a row's value, or a block's
+ * statistic picked by pick (min, max, sum, first, last). */
+static union qt_stat
+ritem_val(const struct ritem *it, enum qt_vtype vt, int pick)
+{
+    union qt_stat r;
+    if (!it->stats) {
+        if (vt == QT_VT_FLOAT)
+            r.f = it->v.f;
+        else
+            r.i = it->v.i;
+        return r;
+    }
+    const union qt_stat *p[5] = {&it->s.min, &it->s.max, &it->s.sum, &it->s.first, &it->s.last};
+    return *p[pick];
+}
+
+enum { PICK_MIN, PICK_MAX, PICK_SUM, PICK_FIRST, PICK_LAST };
 
 /* The summaries of s's rollup over piece [t0, t1) into the aggregation. */
 static int
@@ -625,8 +666,10 @@ feed_rollup(struct rollup_rd *rd, const struct qt_sel_series *s, struct agg_st *
     const struct qt_rplan *p = rd->plan;
     struct exec *x = rd->x;
     enum qt_vtype vt = s->vtype;
-    bool want[RC_N] = {true,          p->need_sum,  p->need_minmax,       p->need_minmax,
-                       p->need_first, p->need_last, p->need_firstlast_ts, p->need_firstlast_ts};
+    int64_t iv = p->interval_ns;
+    bool want[RC_N] = {true,          p->need_sum,          p->need_minmax,      p->need_minmax,
+                       p->need_first, p->need_last,         p->need_firstlast_ts,
+                       p->need_firstlast_ts};
     int rc = 0;
     for (int j = 0; j < RC_N && rc == 0; j++) {
         rd->col[j].n = 0;
@@ -636,44 +679,53 @@ feed_rollup(struct rollup_rd *rd, const struct qt_sel_series *s, struct agg_st *
     if (rc != 0)
         return rc;
     const struct rcol *cnt = &rd->col[RC_COUNT];
-    for (int j = 1; j < RC_N; j++) /* every column holds the count's buckets */
-        if (want[j] && (rd->col[j].n != cnt->n ||
-                        (cnt->n > 0 && memcmp(rd->col[j].ts, cnt->ts, cnt->n * sizeof(int64_t)))))
+    for (int j = 1; j < RC_N; j++) { /* every column holds the count's rows, in the same items */
+        if (!want[j])
+            continue;
+        if (rd->col[j].n != cnt->n)
             return RP_FALLBACK;
+        for (uint32_t i = 0; i < cnt->n; i++) {
+            const struct ritem *a = &cnt->it[i], *b = &rd->col[j].it[i];
+            if (a->t0 != b->t0 || a->t1 != b->t1 || a->n != b->n || a->stats != b->stats)
+                return RP_FALLBACK;
+        }
+    }
     for (uint32_t i = 0; i < cnt->n && rc == 0; i++) {
-        int64_t b = cnt->ts[i], n = cnt->v[i].i;
-        if (n <= 0 || n > (int64_t)UINT32_MAX || b % p->interval_ns != 0)
+        const struct ritem *ci = &cnt->it[i];
+        int64_t n = ci->stats ? ci->s.sum.i : ci->v.i;
+        if ((ci->stats && ci->s.sum_overflow) || n <= 0 || n > (int64_t)UINT32_MAX ||
+            ci->t0 % iv != 0 || ci->t1 % iv != 0)
             return RP_FALLBACK;
-        struct qt_chunk c = {.kind = QT_CHUNK_STATS,
-                             .vtype = vt,
-                             .n = (uint32_t)n,
-                             .ts_min = b,
-                             .ts_max = b + (p->interval_ns - 1)};
+        struct qt_chunk c = {.kind = QT_CHUNK_STATS, .vtype = vt, .n = (uint32_t)n, .ts_min = ci->t0,
+                             .ts_max = ci->t1 + (iv - 1)};
         if (p->need_firstlast_ts) {
-            c.ts_min = rd->col[RC_FIRST_TS].v[i].i;
-            c.ts_max = rd->col[RC_LAST_TS].v[i].i;
-            if (c.ts_min < b || c.ts_max < c.ts_min || c.ts_max - b >= p->interval_ns)
+            c.ts_min = ritem_val(&rd->col[RC_FIRST_TS].it[i], QT_VT_INT, PICK_FIRST).i;
+            c.ts_max = ritem_val(&rd->col[RC_LAST_TS].it[i], QT_VT_INT, PICK_LAST).i;
+            if (c.ts_min < ci->t0 || c.ts_max < c.ts_min || c.ts_max - ci->t1 >= iv)
                 return RP_FALLBACK;
         }
         c.stats.count = (uint32_t)n;
-        const int src[5] = {RC_SUM, RC_MIN, RC_MAX, RC_FIRST, RC_LAST};
-        union qt_stat *dst[5] = {&c.stats.sum, &c.stats.min, &c.stats.max, &c.stats.first,
-                                 &c.stats.last};
-        for (int j = 0; j < 5; j++) {
-            if (!want[src[j]])
-                continue;
-            if (vt == QT_VT_FLOAT)
-                dst[j]->f = rd->col[src[j]].v[i].f;
-            else
-                dst[j]->i = rd->col[src[j]].v[i].i;
+        if (p->need_sum) {
+            const struct ritem *si = &rd->col[RC_SUM].it[i];
+            if (si->stats && si->s.sum_overflow)
+                return RP_FALLBACK;
+            c.stats.sum = ritem_val(si, vt, PICK_SUM);
         }
+        if (p->need_minmax) {
+            c.stats.min = ritem_val(&rd->col[RC_MIN].it[i], vt, PICK_MIN);
+            c.stats.max = ritem_val(&rd->col[RC_MAX].it[i], vt, PICK_MAX);
+        }
+        if (p->need_first)
+            c.stats.first = ritem_val(&rd->col[RC_FIRST].it[i], vt, PICK_FIRST);
+        if (p->need_last)
+            c.stats.last = ritem_val(&rd->col[RC_LAST].it[i], vt, PICK_LAST);
         rc = qt_agg_stats(st->a, st->g, vt, &c);
         if (rc == 0)
             return RP_FALLBACK; /* not inside one query bucket: the plan was wrong */
         rc = rc < 0 ? rc : 0;
         x->st->points += (uint64_t)n;
         x->st->stats_points += (uint64_t)n;
-        x->st->rollup_buckets++;
+        x->st->rollup_buckets += ci->n;
     }
     return rc;
 }
@@ -681,10 +733,8 @@ feed_rollup(struct rollup_rd *rd, const struct qt_sel_series *s, struct agg_st *
 static void
 rollup_rd_free(struct rollup_rd *rd)
 {
-    for (int j = 0; j < RC_N; j++) {
-        qt_free(rd->col[j].ts);
-        qt_free(rd->col[j].v);
-    }
+    for (int j = 0; j < RC_N; j++)
+        qt_free(rd->col[j].it);
     qt_free(rd->key);
     qt_qctx_release(rd->x->ctx, rd->charged);
 }
@@ -700,6 +750,7 @@ run_agg_plan(struct exec *x, const struct qt_rplan *plan)
     int rc = qt_agg_create(x->ctx, x->q, &st.a);
     struct sink k = {.stats = agg_stats, .points = agg_points, .arg = &st};
     bool stats = rc == 0 && !qt_agg_needs_points(st.a);
+    rd.a = st.a;
     if (rc == 0 && plan != NULL && (rd.key = qt_malloc(QT_SERIES_KEY_MAX + 32)) == NULL)
         rc = qt_qctx_fail(x->ctx, QT_ENOMEM, "executor: out of memory");
     for (uint32_t i = 0; i < x->sel.n && rc == 0; i++) {

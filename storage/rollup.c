@@ -224,42 +224,78 @@ ru_add(struct ru_bucket *b, enum qt_vtype vt, const struct qt_stats *s, int64_t 
 
 /* ---- one series, one shard, one interval ---------------------------------------- */
 
+#define RU_NF         8   /* rollup fields per source field */
+#define RU_BATCH_LINE 256 /* bucket lines per qt_db_write (one WAL record) */
+
+/* Suffixes of the rollup fields, in line order. */
+static const char *const ru_sfx[RU_NF] = {".count", ".sum",  ".min",      ".max",
+                                          ".first", ".last", ".first_ts", ".last_ts"};
+
+/* One (series, interval): its rollup key, field names and a batch of
+ * bucket lines written together (keys and names are shared, so the batch
+ * only holds values). */
 struct ru_series {
     struct qt_db *db;
     const char *key; /* rollup group key "<meas>:<iv><,tags>" */
     uint32_t key_len;
-    const char *field; /* source field name */
-    uint32_t field_len;
     enum qt_vtype vt;
     struct qt_rollup_result *res;
+    char names[RU_NF][QT_SERIES_KEY_MAX + 12];
+    uint32_t name_len[RU_NF];
+    struct qt_batch_line lines[RU_BATCH_LINE];
+    struct qt_batch_field fields[RU_BATCH_LINE][RU_NF];
+    uint32_t n;
 };
 
-/* Write bucket b as one line. */
+/* Field names "<field><suffix>" of source field f[0..len). */
 static int
-ru_emit(const struct ru_series *rs, const struct ru_bucket *b)
+ru_series_names(struct ru_series *rs, const char *f, uint32_t len)
+{
+    if (len + 10 > QT_SERIES_KEY_MAX)
+        return qt_fail(QT_ELIMIT, "rollup: field name too long for its rollup fields");
+    for (uint32_t i = 0; i < RU_NF; i++) {
+        size_t sl = strlen(ru_sfx[i]);
+        memcpy(rs->names[i], f, len);
+        memcpy(rs->names[i] + len, ru_sfx[i], sl);
+        rs->name_len[i] = len + (uint32_t)sl;
+    }
+    return 0;
+}
+
+/* Write the batched lines. */
+static int
+ru_write(struct ru_series *rs)
+{
+    if (rs->n == 0)
+        return 0;
+    struct qt_write_result wr = {0};
+    int rc = qt_db_write(rs->db, rs->lines, rs->n, NULL, NULL, &wr);
+    if (rc == 0 && wr.lines_ok != rs->n)
+        rc = qt_fail(QT_EINVAL, "rollup: a rollup line was rejected (type conflict?)");
+    if (rc == 0)
+        rs->res->buckets += rs->n;
+    rs->n = 0;
+    return rc;
+}
+
+/* Add bucket b as one line (written when the batch is full). */
+static int
+ru_emit(struct ru_series *rs, const struct ru_bucket *b)
 {
     qt_assert(rs != NULL && b->count > 0);
-    enum { NF = 8 };
-    static const char *const sfx[NF] = {".count", ".sum",  ".min",      ".max",
-                                        ".first", ".last", ".first_ts", ".last_ts"};
-    char names[NF][QT_SERIES_KEY_MAX + 12];
-    struct qt_batch_field f[NF];
     union qt_stat sum = b->sum, fts = {.i = b->first_ts}, lts = {.i = b->last_ts};
     if (rs->vt == QT_VT_FLOAT)
         sum.f = ru_fsum_total(b);
-    const union qt_stat *v[NF] = {NULL, &sum, &b->min, &b->max, &b->first, &b->last, &fts, &lts};
+    const union qt_stat *v[RU_NF] = {NULL, &sum, &b->min, &b->max, &b->first, &b->last, &fts, &lts};
+    struct qt_batch_field *f = rs->fields[rs->n];
     uint32_t nf = 0;
-    for (uint32_t i = 0; i < NF; i++) {
+    for (uint32_t i = 0; i < RU_NF; i++) {
         if (i == 1 && b->sum_bad)
-            continue;
-        if (rs->field_len + 9 > QT_SERIES_KEY_MAX)
-            return qt_fail(QT_ELIMIT, "rollup: field name too long for its rollup fields");
-        memcpy(names[nf], rs->field, rs->field_len);
-        memcpy(names[nf] + rs->field_len, sfx[i], strlen(sfx[i]));
-        f[nf].name = names[nf];
-        f[nf].name_len = rs->field_len + (uint32_t)strlen(sfx[i]);
+            continue; /* an int sum that overflowed is left out */
         bool is_int = i == 0 || i >= 6;
-        f[nf].vtype = is_int ? QT_VT_INT : rs->vt;
+        f[nf] = (struct qt_batch_field){.name = rs->names[i],
+                                        .name_len = rs->name_len[i],
+                                        .vtype = is_int ? QT_VT_INT : rs->vt};
         if (i == 0)
             f[nf].v.i = b->count;
         else if (!is_int && rs->vt == QT_VT_FLOAT)
@@ -268,20 +304,14 @@ ru_emit(const struct ru_series *rs, const struct ru_bucket *b)
             f[nf].v.i = v[i]->i;
         nf++;
     }
-    struct qt_batch_line line = {
+    rs->lines[rs->n++] = (struct qt_batch_line){
         .key = rs->key, .key_len = rs->key_len, .ts = b->start, .n_fields = nf, .fields = f};
-    struct qt_write_result wr = {0};
-    int rc = qt_db_write(rs->db, &line, 1, NULL, NULL, &wr);
-    if (rc == 0 && wr.lines_ok != 1)
-        rc = qt_fail(QT_EINVAL, "rollup: a rollup line was rejected (type conflict?)");
-    if (rc == 0)
-        rs->res->buckets++;
-    return rc;
+    return rs->n == RU_BATCH_LINE ? ru_write(rs) : 0;
 }
 
 /* Feed a chunk's points one by one into the bucket sequence. */
 static int
-ru_points(const struct ru_series *rs, const struct qt_chunk *c, int64_t iv, struct ru_bucket *b)
+ru_points(struct ru_series *rs, const struct qt_chunk *c, int64_t iv, struct ru_bucket *b)
 {
     qt_assert(c->kind == QT_CHUNK_POINTS);
     for (uint32_t i = 0; i < c->n; i++) {
@@ -304,7 +334,7 @@ ru_points(const struct ru_series *rs, const struct qt_chunk *c, int64_t iv, stru
 }
 
 static int
-ru_scan(const struct ru_series *rs, uint32_t sid, int64_t t0, int64_t t1, int64_t iv)
+ru_scan(struct ru_series *rs, uint32_t sid, int64_t t0, int64_t t1, int64_t iv)
 {
     struct qt_scan_opts so = {.t0 = t0, .t1 = t1, .allow_stats = true};
     struct qt_scan *sc = NULL;
@@ -945,8 +975,18 @@ ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, co
     if (rc != 0 || (si.vtype != QT_VT_FLOAT && si.vtype != QT_VT_INT))
         return rc;
     char *key = qt_malloc(QT_SERIES_KEY_MAX + 32);
-    if (key == NULL)
+    struct ru_series *rs = qt_malloc(sizeof(*rs));
+    if (key == NULL || rs == NULL) {
+        qt_free(key);
+        qt_free(rs);
         return QT_ENOMEM;
+    }
+    rs->db = db;
+    rs->key = key;
+    rs->vt = si.vtype;
+    rs->res = res;
+    rs->n = 0;
+    rc = ru_series_names(rs, si.field.p, (uint32_t)si.field.len);
     int64_t dur = db->mhdr.shard_duration_ns;
     for (uint32_t k = 0; rc == 0 && k < r->n_intervals; k++) {
         int kl = qt_rollup_group_key(si.key, si.group_len, r->interval_name[k], key,
@@ -955,18 +995,15 @@ ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, co
             rc = kl;
             break;
         }
-        struct ru_series rs = {.db = db,
-                               .key = key,
-                               .key_len = (uint32_t)kl,
-                               .field = si.field.p,
-                               .field_len = (uint32_t)si.field.len,
-                               .vt = si.vtype,
-                               .res = res};
+        rs->key_len = (uint32_t)kl;
         for (uint32_t j = 0; rc == 0 && j < ns; j++) {
-            rc = ru_scan(&rs, sid, shards[j], shards[j] + dur, r->interval_ns[k]);
+            rc = ru_scan(rs, sid, shards[j], shards[j] + dur, r->interval_ns[k]);
             res->series++;
         }
+        if (rc == 0)
+            rc = ru_write(rs); /* before the key changes */
     }
+    qt_free(rs);
     qt_free(key);
     return rc;
 }
