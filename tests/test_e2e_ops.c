@@ -11,7 +11,8 @@
  * Rollups on a live server (serve --rollups, POST /api/v1/rollup, `qtdb
  * rollup --server`): two ended shards rolled up once, then reported
  * current, late data recomputing its shard, the records surviving a
- * restart, the rollup queried by name; a bad --rollups at startup, and
+ * restart, the rollup queried by name, a raw query answered from the
+ * rollups (X-Qtdb-Source: rollup:1h); a bad --rollups at startup, and
  * the 409 of a server without rules.
  */
 #include "harness.h"
@@ -363,6 +364,23 @@ query_one(const struct srvproc *s, const char *q)
     return strtoll(comma + 1, NULL, 10);
 }
 
+/* One response header of `q` through /query (csv) into v, or -1. */
+static int
+query_hdr(const struct srvproc *s, const char *q, const char *name, char *v, size_t cap)
+{
+    static char body[1 << 18];
+    static struct qt_httpc_resp resp;
+    char path[1024];
+    int n = snprintf(path, sizeof(path), "/query?format=csv&q=");
+    qt_httpc_urlencode(q, strlen(q), path + n, sizeof(path) - (size_t)n);
+    int st = srv_http_resp(s, "GET", path, NULL, NULL, 0, body, sizeof(body), NULL, &resp);
+    if (st != 200 || qt_httpc_header(&resp, name, v, cap) <= 0) {
+        fprintf(stdout, "query %s: %d %s\n", q, st, body);
+        return -1;
+    }
+    return 0;
+}
+
 /* Two old days of air (ruled) and water (not), plus one air point now
  * (the current shard: not rolled up). */
 static int
@@ -422,6 +440,16 @@ rollup_runs(struct env *e)
     snprintf(q, sizeof(q), "\"air:1h\".\"pm25.max\"{st=\"a1\"} [%llds, %llds) | max",
              (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
     CHECK_EQ(query_one(&e->s, q), 96); /* 96.5 is the largest value */
+    /* the raw measurement's daily counts come from the rollups, and say so */
+    snprintf(q, sizeof(q), "air.pm25 [%llds, %llds) | count by 1d",
+             (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
+    char v[64];
+    CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Source", v, sizeof(v)));
+    CHECK(strcmp(v, "rollup:1h") == 0);
+    CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Rollup-Buckets", v, sizeof(v)));
+    CHECK_EQ(strtoll(v, NULL, 10), 2 * 24 * R_STATIONS);
+    CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Rows", v, sizeof(v)));
+    CHECK_EQ(strtoll(v, NULL, 10), 2); /* one per day */
     /* late data in the second day: only that shard is recomputed */
     char late[128];
     int n = snprintf(late, sizeof(late), "air,st=a9 pm25=3.0 %lld\n", R_T0 + R_DAY + 7 * MIN_NS);
