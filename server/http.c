@@ -697,8 +697,8 @@ do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
     if (strcmp(r->op, "export") == 0)
         return do_export(h, conn, r);
     struct qt_http_reply rep;
-    bool found = qt_http_ops_run(h->o.db, &h->stopping, r->op, r->post, h->o.cfg->rollups, ops_arg,
-                                 conn, &rep);
+    bool found =
+        qt_http_ops_run(h->o.db, &h->stopping, r->op, r->post, h->o.cfg, ops_arg, conn, &rep);
     qt_assert(found);
     return respond_sbuf(h, conn, rep.status, "application/json", &rep.b);
 }
@@ -709,7 +709,8 @@ do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
 static const char *
 ops_name(const char *url)
 {
-    static const char *const ops[] = {"shards", "compact", "backup", "verify", "rollup", "export"};
+    static const char *const ops[] = {"shards", "compact",   "backup", "verify",
+                                      "rollup", "retention", "export"};
     if (strncmp(url, "/api/v1/", 8) != 0)
         return NULL;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -742,7 +743,7 @@ method_ok(enum qt_http_ep ep, const char *url, const char *m)
     case QT_EP_WRITE: return post;
     case QT_EP_QUERY: return get || post;
     case QT_EP_OPS: /* reads are GET (export: not HEAD), changes are POST */
-        if (strcmp(url, "/api/v1/shards") == 0)
+        if (strcmp(url, "/api/v1/shards") == 0 || strcmp(url, "/api/v1/retention") == 0)
             return get;
         if (strcmp(url, "/api/v1/rollup") == 0) /* GET: the rules, POST: a run */
             return get || post;
