@@ -78,11 +78,34 @@ static void
 query_usage(FILE *f)
 {
     fprintf(f, "usage: qtdb query [--server URL] [--format table|csv|json] [--timeout SECONDS] "
-               "'QUERY'\n"
+               "[--stats] 'QUERY'\n"
                "  --server URL    server HTTP address (default http://127.0.0.1:8086)\n"
                "  --format F      table (default), csv or json\n"
                "  --timeout S     give up after S seconds without progress (default 60)\n"
+               "  --stats         after the result, print to stderr where the data came from\n"
+               "                  (raw, rollup:1h, rollup:1h+raw) and the series, points,\n"
+               "                  rows, rollup buckets and time the server reported\n"
                "exit: 0 ok, 1 failure, 2 bad query or usage, 3 server lacks the executor\n");
+}
+
+/* --stats: the X-Qtdb-* headers of a successful query, on one line. */
+static void
+query_stats(const struct qt_httpc_resp *r)
+{
+    static const char *const names[][2] = {{"X-Qtdb-Source", "source"},
+                                           {"X-Qtdb-Series", "series"},
+                                           {"X-Qtdb-Points", "points"},
+                                           {"X-Qtdb-Rows", "rows"},
+                                           {"X-Qtdb-Rollup-Buckets", "rollup_buckets"},
+                                           {"X-Qtdb-Elapsed-Us", "elapsed_us"}};
+    fprintf(stderr, "stats:");
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char v[64];
+        if (qt_httpc_header(r, names[i][0], v, sizeof(v)) < 0)
+            snprintf(v, sizeof(v), "?"); /* an older server */
+        fprintf(stderr, " %s=%s", names[i][1], v);
+    }
+    fprintf(stderr, "\n");
 }
 
 /* Print the server's error body: the caret rendering if present. */
@@ -105,6 +128,7 @@ qt_cmd_query(int argc, char **argv)
 {
     const char *server = "http://127.0.0.1:8086", *fmt = "table", *q = NULL;
     long timeout_s = 60;
+    bool stats = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -118,6 +142,8 @@ qt_cmd_query(int argc, char **argv)
             fmt = argv[++i];
         else if (strcmp(a, "--timeout") == 0 && has_val)
             timeout_s = strtol(argv[++i], NULL, 10);
+        else if (strcmp(a, "--stats") == 0)
+            stats = true;
         else if (a[0] == '-' && a[1] == '-')
             return query_usage(stderr), EXIT_USAGE;
         else if (q == NULL)
@@ -153,6 +179,8 @@ qt_cmd_query(int argc, char **argv)
                 qt_err_detail()[0] ? ": " : "", qt_err_detail());
     } else if (r->status == 200) {
         ex = o.write_failed ? EXIT_FAIL : EXIT_OK;
+        if (stats)
+            query_stats(r);
     } else {
         ex = query_error(r, err, o.err_len);
     }

@@ -127,10 +127,11 @@ qt_http_have_executor(void)
 
 /* ---- responses ------------------------------------------------------------------ */
 
-/* Queue status with body[0..len) (taken: qt_malloc'd, or NULL). */
+/* Queue status with body[0..len) (taken: qt_malloc'd, or NULL) and the
+ * extra headers hdrs[0..2*nh) (name, value pairs). */
 static enum MHD_Result
-respond(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const char *ctype,
-        char *body, size_t len)
+respond_hdrs(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const char *ctype,
+             char *body, size_t len, const char *const *hdrs, size_t nh)
 {
     struct MHD_Response *r =
         body != NULL ? MHD_create_response_from_buffer_with_free_callback(len, body, qt_free)
@@ -143,6 +144,8 @@ respond(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const c
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, "X-Qtdb-Version", h->o.info.version);
     MHD_add_response_header(r, "X-Influxdb-Version", "1.8-compatible (qtdb)");
+    for (size_t i = 0; i < nh; i++)
+        MHD_add_response_header(r, hdrs[2 * i], hdrs[2 * i + 1]);
     enum MHD_Result ok = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     qt_srv_metrics_status(h->o.metrics, status);
@@ -150,8 +153,16 @@ respond(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const c
 }
 
 static enum MHD_Result
-respond_sbuf(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const char *ctype,
-             struct qt_sbuf *b)
+respond(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const char *ctype,
+        char *body, size_t len)
+{
+    return respond_hdrs(h, conn, status, ctype, body, len, NULL, 0);
+}
+
+/* As respond_sbuf with extra headers (not on the out-of-memory 500). */
+static enum MHD_Result
+respond_sbuf_hdrs(struct qt_http *h, struct MHD_Connection *conn, unsigned status,
+                  const char *ctype, struct qt_sbuf *b, const char *const *hdrs, size_t nh)
 {
     if (qt_sbuf_failed(b)) {
         qt_sbuf_deinit(b);
@@ -161,7 +172,14 @@ respond_sbuf(struct qt_http *h, struct MHD_Connection *conn, unsigned status, co
     }
     size_t len;
     char *p = qt_sbuf_take(b, &len);
-    return respond(h, conn, status, ctype, p, len);
+    return respond_hdrs(h, conn, status, ctype, p, len, hdrs, nh);
+}
+
+static enum MHD_Result
+respond_sbuf(struct qt_http *h, struct MHD_Connection *conn, unsigned status, const char *ctype,
+             struct qt_sbuf *b)
+{
+    return respond_sbuf_hdrs(h, conn, status, ctype, b, NULL, 0);
 }
 
 /* {"error": msg} with status. */
@@ -563,7 +581,19 @@ query_run(struct qt_http *h, struct MHD_Connection *conn, const char *q, size_t 
     if (rc == 0) {
         static const char *const ctype[] = {"text/plain; charset=utf-8", "text/csv; charset=utf-8",
                                             "application/json"};
-        return respond_sbuf(h, conn, 200, ctype[fmt], &b);
+        char v[5][24];
+        snprintf(v[0], sizeof(v[0]), "%" PRIu64, st.series);
+        snprintf(v[1], sizeof(v[1]), "%" PRIu64, st.points);
+        snprintf(v[2], sizeof(v[2]), "%" PRIu64, st.rows);
+        snprintf(v[3], sizeof(v[3]), "%" PRIu64, st.rollup_buckets);
+        snprintf(v[4], sizeof(v[4]), "%" PRIu64, st.elapsed_ns / 1000u);
+        const char *const hdrs[] = {"X-Qtdb-Source",         st.source[0] ? st.source : "raw",
+                                    "X-Qtdb-Series",         v[0],
+                                    "X-Qtdb-Points",         v[1],
+                                    "X-Qtdb-Rows",           v[2],
+                                    "X-Qtdb-Rollup-Buckets", v[3],
+                                    "X-Qtdb-Elapsed-Us",     v[4]};
+        return respond_sbuf_hdrs(h, conn, 200, ctype[fmt], &b, hdrs, 6);
     }
     qt_sbuf_deinit(&b);
     atomic_fetch_add_explicit(&h->o.metrics->query_errors, 1, memory_order_relaxed);
@@ -667,8 +697,8 @@ do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
     if (strcmp(r->op, "export") == 0)
         return do_export(h, conn, r);
     struct qt_http_reply rep;
-    bool found = qt_http_ops_run(h->o.db, &h->stopping, r->op, r->post, h->o.cfg->rollups, ops_arg,
-                                 conn, &rep);
+    bool found =
+        qt_http_ops_run(h->o.db, &h->stopping, r->op, r->post, h->o.cfg, ops_arg, conn, &rep);
     qt_assert(found);
     return respond_sbuf(h, conn, rep.status, "application/json", &rep.b);
 }
@@ -679,7 +709,8 @@ do_ops(struct qt_http *h, struct MHD_Connection *conn, struct req *r)
 static const char *
 ops_name(const char *url)
 {
-    static const char *const ops[] = {"shards", "compact", "backup", "verify", "rollup", "export"};
+    static const char *const ops[] = {"shards", "compact",   "backup", "verify",
+                                      "rollup", "retention", "export"};
     if (strncmp(url, "/api/v1/", 8) != 0)
         return NULL;
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -712,7 +743,7 @@ method_ok(enum qt_http_ep ep, const char *url, const char *m)
     case QT_EP_WRITE: return post;
     case QT_EP_QUERY: return get || post;
     case QT_EP_OPS: /* reads are GET (export: not HEAD), changes are POST */
-        if (strcmp(url, "/api/v1/shards") == 0)
+        if (strcmp(url, "/api/v1/shards") == 0 || strcmp(url, "/api/v1/retention") == 0)
             return get;
         if (strcmp(url, "/api/v1/rollup") == 0) /* GET: the rules, POST: a run */
             return get || post;

@@ -12,7 +12,7 @@
  *   GET /health                  200 JSON, 503 when read-only
  *   GET /metrics                 Prometheus text exposition
  *   GET /api/v1/shards, POST /api/v1/compact|backup|verify,
- *   GET|POST /api/v1/rollup,
+ *   GET|POST /api/v1/rollup, GET /api/v1/retention,
  *   GET /api/v1/export           DBA operations on the live database
  *                                (server/http_ops.h)
  *

@@ -1,6 +1,6 @@
 /*
- * http_ops.c -- shards, compact, backup, verify, rollup and export over
- * HTTP (http_ops.h).
+ * http_ops.c -- shards, compact, backup, verify, rollup, retention and
+ * export over HTTP (http_ops.h).
  *
  * The JSON endpoints call the storage operation on the live database in
  * the request's thread and render its result; the CLI's --server mode
@@ -21,9 +21,11 @@
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
 #include "query/qtime.h"
+#include "server/srvconf.h"
 #include "storage/backup.h"
 #include "storage/compact.h"
 #include "storage/export.h"
+#include "storage/retention.h"
 #include "storage/rollup.h"
 #include "storage/verify.h"
 
@@ -124,8 +126,12 @@ do_shards(struct qt_db *db, struct qt_http_reply *out)
 
 /* ---- compact ----------------------------------------------------------------------------- */
 
+/* With retention rules configured, the shards entirely past retention are
+ * dropped first (as offline `compact --retention` and the background pass
+ * do); the compaction then trims the points past retention of the shards
+ * it rewrites. */
 static void
-do_compact(struct qt_db *db, const atomic_int *stop, qt_http_arg_fn arg, void *ctx,
+do_compact(struct qt_db *db, const atomic_int *stop, bool retention, qt_http_arg_fn arg, void *ctx,
            struct qt_http_reply *out)
 {
     const char *shard = arg(ctx, "shard");
@@ -148,18 +154,25 @@ do_compact(struct qt_db *db, const atomic_int *stop, qt_http_arg_fn arg, void *c
         reply_error(out, 503, msg, 0);
         return;
     }
+    struct qt_retention_result rr = {0};
+    int rc = retention ? qt_db_apply_retention(db, 0, &rr) : 0;
+    if (rc != 0) {
+        reply_error(out, op_status(rc), "retention", rc);
+        return;
+    }
     struct qt_compact_result r = {0};
-    int rc = qt_db_compact(db, &o, &r);
+    rc = qt_db_compact(db, &o, &r);
     if (rc != 0 && r.shards == 0) {
         reply_error(out, op_status(rc), "compact", rc);
         return;
     }
     qt_sbuf_printf(&out->b,
-                   "{\"shards\":%u,\"shards_skipped\":%u,\"segments_in\":%u,\"points_in\":%" PRIu64
+                   "{\"shards_dropped\":%u,\"points_dropped\":%" PRIu64
+                   ",\"shards\":%u,\"shards_skipped\":%u,\"segments_in\":%u,\"points_in\":%" PRIu64
                    ",\"points_out\":%" PRIu64 ",\"points_trimmed\":%" PRIu64
                    ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"ns\":%" PRIu64,
-                   r.shards, r.shards_skipped, r.segments_in, r.points_in, r.points_out,
-                   r.points_trimmed, r.bytes_in, r.bytes_out, r.ns);
+                   rr.shards_dropped, rr.points_dropped, r.shards, r.shards_skipped, r.segments_in,
+                   r.points_in, r.points_out, r.points_trimmed, r.bytes_in, r.bytes_out, r.ns);
     if (rc != 0) { /* some shards were done before the error */
         char msg[512];
         snprintf(msg, sizeof(msg), "compact stopped: %s (%s)", qt_strerror(rc), qt_err_detail());
@@ -319,23 +332,39 @@ do_rollup(struct qt_db *db, bool post, const char *rollups, struct qt_http_reply
     out->status = 200;
 }
 
+/* ---- retention --------------------------------------------------------------------------- */
+
+/* GET: the rules (applied by the background pass and POST /api/v1/compact). */
+static void
+do_retention(const char *retention, struct qt_http_reply *out)
+{
+    qt_sbuf_str(&out->b, "{\"retention\":");
+    qt_sbuf_json(&out->b, retention != NULL ? retention : "",
+                 retention != NULL ? strlen(retention) : 0);
+    qt_sbuf_str(&out->b, "}\n");
+    out->status = 200;
+}
+
 bool
 qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, bool post,
-                const char *rollups, qt_http_arg_fn arg, void *ctx, struct qt_http_reply *out)
+                const struct qt_srv_config *cfg, qt_http_arg_fn arg, void *ctx,
+                struct qt_http_reply *out)
 {
-    qt_assert(db != NULL && path != NULL && arg != NULL && out != NULL);
+    qt_assert(db != NULL && path != NULL && cfg != NULL && arg != NULL && out != NULL);
     qt_sbuf_init(&out->b, QT_SRV_OPS_REPLY_MAX);
     out->status = 500;
     if (strcmp(path, "shards") == 0)
         do_shards(db, out);
     else if (strcmp(path, "compact") == 0)
-        do_compact(db, stop, arg, ctx, out);
+        do_compact(db, stop, cfg->retention != NULL, arg, ctx, out);
     else if (strcmp(path, "backup") == 0)
         do_backup(db, stop, arg, ctx, out);
     else if (strcmp(path, "verify") == 0)
         do_verify(db, stop, arg, ctx, out);
     else if (strcmp(path, "rollup") == 0)
-        do_rollup(db, post, rollups, out);
+        do_rollup(db, post, cfg->rollups, out);
+    else if (strcmp(path, "retention") == 0)
+        do_retention(cfg->retention, out);
     else {
         qt_sbuf_deinit(&out->b);
         return false;

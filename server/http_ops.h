@@ -10,6 +10,7 @@
  *   POST /api/v1/rollup                      qt_db_rollup under the server's
  *                                            rules (409 when it has none)
  *   GET  /api/v1/rollup                      the configured rules
+ *   GET  /api/v1/retention                   the configured retention rules
  *
  * Each operation runs synchronously in the request's thread (libmicrohttpd
  * thread-per-connection), so a long compaction or backup holds only its own
@@ -26,6 +27,8 @@
 
 #include <stdatomic.h>
 
+struct qt_srv_config; /* server/srvconf.h */
+
 /* Looks up a query-string argument of the request (NULL if absent). */
 typedef const char *(*qt_http_arg_fn)(void *ctx, const char *key);
 
@@ -37,12 +40,14 @@ struct qt_http_reply {
 };
 
 /* path is the URL path after "/api/v1/" ("shards", "compact", "backup",
- * "verify", "rollup"); post: the request is a POST (only "rollup" has
- * both a GET and a POST form); rollups: the server's rollup rules as
- * configured (NULL = none; the database holds the same rules).  True
- * when path names one of these (then *out is filled). */
+ * "verify", "rollup", "retention"); post: the request is a POST (only
+ * "rollup" has both a GET and a POST form); cfg: the server's settings
+ * (its rollup and retention rules as configured, NULL = none; the
+ * database holds the same rules).  True when path names one of these
+ * (then *out is filled). */
 bool qt_http_ops_run(struct qt_db *db, const atomic_int *stop, const char *path, bool post,
-                     const char *rollups, qt_http_arg_fn arg, void *ctx, struct qt_http_reply *out);
+                     const struct qt_srv_config *cfg, qt_http_arg_fn arg, void *ctx,
+                     struct qt_http_reply *out);
 
 /* A running export: a thread writes the selection into a pipe whose read
  * end the HTTP response streams from. */

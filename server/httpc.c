@@ -208,6 +208,38 @@ parse_head(struct qt_httpc_resp *r)
     return 0;
 }
 
+long
+qt_httpc_header(const struct qt_httpc_resp *r, const char *name, char *out, size_t cap)
+{
+    qt_assert(r != NULL && name != NULL && (out != NULL || cap == 0));
+    if (cap > 0)
+        out[0] = '\0';
+    if (r->status == 0) /* the head is not complete */
+        return -1;
+    const char *h = r->head, *end = r->head + r->head_len;
+    const char *l = memchr(h, '\n', (size_t)(end - h));
+    for (l = l != NULL ? l + 1 : end; l < end;) {
+        const char *e = memchr(l, '\n', (size_t)(end - l));
+        size_t ln = e != NULL ? (size_t)(e - l) : (size_t)(end - l);
+        if (ln > 0 && l[ln - 1] == '\r')
+            ln--;
+        if (ln == 0)
+            break;
+        const char *v;
+        size_t vn;
+        if (header_is(l, ln, name, &v, &vn)) {
+            if (cap > 0) {
+                size_t c = vn < cap - 1 ? vn : cap - 1;
+                memcpy(out, v, c);
+                out[c] = '\0';
+            }
+            return (long)vn;
+        }
+        l = e != NULL ? e + 1 : end;
+    }
+    return -1;
+}
+
 /* After the head: choose how the body is delimited. */
 static void
 body_mode(struct qt_httpc_resp *r)

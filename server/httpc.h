@@ -77,6 +77,11 @@ int qt_httpc_resp_feed(struct qt_httpc_resp *r, const uint8_t *buf, size_t len, 
  * the close), else QT_ETRUNC. */
 int qt_httpc_resp_eof(struct qt_httpc_resp *r);
 
+/* The value of the first response header `name` (case-insensitive),
+ * blanks trimmed, into out (NUL-terminated, cut at cap-1 bytes): its full
+ * length, or -1 when absent or the head is not parsed yet. */
+long qt_httpc_header(const struct qt_httpc_resp *r, const char *name, char *out, size_t cap);
+
 /*
  * The string value of "key" at the top level of a JSON object in
  * json[0..len) (as qtdb's error bodies are), unescaped into out (always

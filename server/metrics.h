@@ -52,7 +52,7 @@ enum qt_http_ep {
     QT_EP_PING = 2,
     QT_EP_HEALTH = 3,
     QT_EP_METRICS = 4,
-    QT_EP_OPS = 5, /* /api/v1/{shards,compact,backup,verify,rollup,export} */
+    QT_EP_OPS = 5, /* /api/v1/{shards,compact,backup,verify,rollup,retention,export} */
     QT_EP_OTHER = 6,
     QT_EP_COUNT = 7
 };

@@ -567,6 +567,10 @@ remote_compact(const struct cli *c)
     int rc = cli_call(c, "POST", q, &cb);
     const char *j = cb.b.p;
     size_t n = cb.b.len;
+    int64_t dropped = rc == 0 ? jint(j, n, "shards_dropped", 0) : 0;
+    if (dropped > 0) /* the server's retention, applied first (as offline) */
+        printf("retention: dropped %" PRId64 " shard(s) (%" PRId64 " points)\n", dropped,
+               jint(j, n, "points_dropped", 0));
     if (rc == 0) {
         struct qt_compact_result r = {.shards = (uint32_t)jint(j, n, "shards", 0),
                                       .shards_skipped = (uint32_t)jint(j, n, "shards_skipped", 0),
@@ -588,7 +592,8 @@ static const char compact_usage[] =
     "                    (--shard ID | --all) [--force]\n"
     "  ID    a shard start as `qtdb shards` lists it (ns) or RFC 3339\n"
     "  SPEC  retention rules applied first, e.g. air=30d,water*=7d,*=400d (offline only;\n"
-    "        a server applies its configured retention itself)\n"
+    "        a server applies its own, serve --retention SPEC, in the background and\n"
+    "        before a compaction it is asked for)\n"
     "  --force  also rewrite a shard that has a single segment\n";
 
 int

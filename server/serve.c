@@ -67,6 +67,9 @@ struct serve {
     struct qt_srv_metrics metrics;
     struct qt_net *net;
     struct qt_http *http;
+    /* cfg.retention parsed; qt_db_open copies the rules, but db->opts keeps
+     * the pointer, so this lives until the database is closed. */
+    struct qt_srv_retention retention;
 };
 
 static int
@@ -93,13 +96,22 @@ serve_listen(struct serve *s)
 static int
 serve_open_db(struct serve *s)
 {
+    if (s->cfg.retention != NULL) { /* checked when set: an error here is memory */
+        int rc = qt_srv_retention_parse(s->cfg.retention, &s->retention);
+        if (rc != 0) {
+            qt_log(QT_LOG_ERROR, "serve: --retention '%s': %s", s->cfg.retention, qt_err_detail());
+            return rc;
+        }
+    }
     struct qt_db_opts o = {.dir = s->cfg.data_dir,
                            .io_kind = s->cfg.io,
                            .fsync = s->cfg.fsync,
                            .fsync_interval_ms = s->cfg.fsync_interval_ms,
                            .mem_budget_bytes = s->cfg.mem_budget_bytes,
                            .series_max = s->cfg.series_max,
-                           .rollups = s->cfg.rollups};
+                           .rollups = s->cfg.rollups,
+                           .retention = s->retention.rules,
+                           .n_retention = s->retention.n};
     int rc = qt_db_open(&o, &s->db);
     if (rc != 0) {
         const char *why = qt_err_detail();
@@ -111,6 +123,11 @@ serve_open_db(struct serve *s)
                    why);
         return rc;
     }
+    if (s->retention.n > 0)
+        qt_log(QT_LOG_INFO,
+               "serve: retention %s (%u rule(s), applied in the background and by POST "
+               "/api/v1/compact)",
+               s->cfg.retention, s->retention.n);
     if (s->cfg.rollups != NULL)
         qt_log(QT_LOG_INFO, "serve: rollups %s (computed in the background; POST /api/v1/rollup)",
                s->cfg.rollups);
@@ -186,6 +203,7 @@ serve_stop(struct serve *s)
         rc = rc != 0 ? rc : r2;
         s->db = NULL;
     }
+    qt_srv_retention_free(&s->retention);
     int *fds[] = {&s->fd_ilp, &s->fd_graphite, &s->fd_http};
     for (size_t i = 0; i < 3; i++) {
         if (*fds[i] >= 0)

@@ -13,6 +13,7 @@
 #include "format/qt_assert.h"
 #include "format/qt_err.h"
 #include "format/qt_limits.h"
+#include "storage/retention.h"
 #include "storage/rollup.h"
 
 #include <arpa/inet.h>
@@ -38,6 +39,7 @@ enum set_kind {
     K_LOGLEVEL, /* enum qt_log_level */
     K_TEMPLATE, /* one more Graphite template */
     K_ROLLUPS,  /* rollup rules (storage/rollup.h), kept as text */
+    K_RETAIN,   /* retention rules (storage/retention.h), kept as text */
 };
 
 struct setting {
@@ -92,6 +94,8 @@ static const struct setting settings[] = {
     {"log-level", K_LOGLEVEL, F(log_level), 0, 0, "LEVEL", "debug | info | warn | error"},
     {"rollups", K_ROLLUPS, 0, 0, 0, "SPEC",
      "rollup rules, e.g. 'air=1m,1h;grid*=1h' (none by default)"},
+    {"retention", K_RETAIN, 0, 0, 0, "SPEC",
+     "retention rules, e.g. 'air=90d,air:1h=3650d,*=400d' (no rule: kept forever)"},
 };
 
 #undef F
@@ -134,6 +138,8 @@ qt_srv_config_deinit(struct qt_srv_config *c)
     c->graphite_cfg = NULL;
     qt_free(c->rollups);
     c->rollups = NULL;
+    qt_free(c->retention);
+    c->retention = NULL;
 }
 
 static int __attribute__((format(printf, 3, 4))) fail(char *err, size_t cap, const char *fmt, ...)
@@ -381,6 +387,68 @@ set_rollups(struct qt_srv_config *c, const char *value, char *err, size_t errcap
     return 0;
 }
 
+int
+qt_srv_retention_parse(const char *spec, struct qt_srv_retention *out)
+{
+    qt_assert(spec != NULL && out != NULL);
+    memset(out, 0, sizeof(*out));
+    out->buf = qt_strndup(spec, strlen(spec));
+    out->rules = qt_calloc(QT_RETENTION_RULES_MAX, sizeof(*out->rules));
+    int rc = out->buf == NULL || out->rules == NULL
+                 ? qt_fail(QT_ENOMEM, "retention: out of memory")
+                 : qt_retention_parse(out->buf, out->rules, QT_RETENTION_RULES_MAX, &out->n);
+    /* what qt_db_set_retention would refuse at open, said now */
+    for (uint32_t i = 0; rc == 0 && i < out->n; i++) {
+        const struct qt_retention_rule *r = &out->rules[i];
+        if (strlen(r->measurement) >= QT_SERIES_KEY_MAX)
+            rc = qt_fail(QT_EINVAL, "retention: measurement name too long");
+        for (uint32_t j = 0; rc == 0 && j < i; j++)
+            if (out->rules[j].prefix == r->prefix &&
+                strcmp(out->rules[j].measurement, r->measurement) == 0)
+                rc = qt_fail(QT_EINVAL, "retention: the same measurement twice");
+    }
+    if (rc != 0)
+        qt_srv_retention_free(out);
+    return rc;
+}
+
+void
+qt_srv_retention_free(struct qt_srv_retention *r)
+{
+    if (r == NULL)
+        return;
+    qt_free(r->rules);
+    qt_free(r->buf);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Check the rules as the server will parse them at start and keep the
+ * text; "" (or only ',') clears them. */
+static int
+set_retention(struct qt_srv_config *c, const char *value, char *err, size_t errcap)
+{
+    struct qt_srv_retention r;
+    int rc = qt_srv_retention_parse(value, &r);
+    uint32_t n = r.n;
+    qt_srv_retention_free(&r);
+    if (rc == QT_ENOMEM)
+        return fail(err, errcap, "retention: out of memory");
+    if (rc != 0) {
+        const char *why = qt_err_detail();
+        if (strncmp(why, "retention: ", 11) == 0)
+            why += 11;
+        return fail(err, errcap,
+                    "retention: %s in '%s' (expected rules like air=90d,air:1h=3650d,*=400d)", why,
+                    value);
+    }
+    char *text = n > 0 ? qt_strndup(value, strlen(value)) : NULL;
+    if (n > 0 && text == NULL)
+        return fail(err, errcap, "retention: out of memory");
+    qt_free(c->retention);
+    c->retention = text;
+    return 0;
+}
+
 static int
 set_number(const struct setting *s, void *field, const char *value, char *err, size_t errcap)
 {
@@ -462,6 +530,7 @@ qt_srv_config_set(struct qt_srv_config *c, const char *key, const char *value, c
     case K_LOGLEVEL: return set_loglevel(&c->log_level, value, err, errcap);
     case K_TEMPLATE: return set_template(c, value, err, errcap);
     case K_ROLLUPS: return set_rollups(c, value, err, errcap);
+    case K_RETAIN: return set_retention(c, value, err, errcap);
     default: return set_number(s, field, value, err, errcap);
     }
 }
@@ -598,7 +667,8 @@ qt_srv_config_usage(FILE *out)
         case K_IO: snprintf(def, sizeof(def), "auto"); break;
         case K_LOGLEVEL: snprintf(def, sizeof(def), "info"); break;
         case K_TEMPLATE:
-        case K_ROLLUPS: snprintf(def, sizeof(def), "none"); break;
+        case K_ROLLUPS:
+        case K_RETAIN: snprintf(def, sizeof(def), "none"); break;
         case K_U64:
         case K_BYTES64:
             snprintf(def, sizeof(def), "%llu", *(const unsigned long long *)field);

@@ -34,6 +34,8 @@ struct qt_srv_addr {
     char text[128]; /* as given, for messages */
 };
 
+struct qt_retention_rule; /* storage/retention.h */
+
 struct qt_srv_config {
     char data_dir[PATH_MAX];
     struct qt_srv_addr ilp, http, graphite;
@@ -61,6 +63,10 @@ struct qt_srv_config {
     /* Rollup rules as given ("air=1m,1h;grid*=1h", checked by
      * qt_rollup_parse when set; owned; NULL = none), for qt_db_opts.rollups. */
     char *rollups;
+    /* Retention rules as given ("air=90d,air:1h=3650d,*=400d", checked by
+     * qt_srv_retention_parse when set; owned; NULL = keep forever), parsed
+     * again at start for qt_db_opts.retention. */
+    char *retention;
 };
 
 /* Defaults (the values `qtdb serve --help` prints). */
@@ -92,6 +98,21 @@ int qt_srv_config_args(struct qt_srv_config *c, int argc, char **argv, char *err
 
 /* Print the flags with their defaults. */
 void qt_srv_config_usage(FILE *out);
+
+/* Retention rules parsed from text (storage/retention.h), owning what the
+ * rules point into. */
+struct qt_srv_retention {
+    char *buf; /* the text, cut by qt_retention_parse: the rule names */
+    struct qt_retention_rule *rules;
+    uint32_t n;
+};
+
+/* Parse spec with qt_retention_parse and refuse also what
+ * qt_db_set_retention would (a rule twice, a name too long).  0 (free
+ * with qt_srv_retention_free), or an error with a reason in
+ * qt_err_detail() and *out empty. */
+int qt_srv_retention_parse(const char *spec, struct qt_srv_retention *out);
+void qt_srv_retention_free(struct qt_srv_retention *r);
 
 /* ---- value parsers (also used by the CLI) ------------------------------ */
 

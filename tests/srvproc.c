@@ -291,6 +291,14 @@ int
 srv_http(const struct srvproc *s, const char *method, const char *path, const char *ctype,
          const void *req, size_t req_len, char *body, size_t cap, size_t *len)
 {
+    return srv_http_resp(s, method, path, ctype, req, req_len, body, cap, len, NULL);
+}
+
+int
+srv_http_resp(const struct srvproc *s, const char *method, const char *path, const char *ctype,
+              const void *req, size_t req_len, char *body, size_t cap, size_t *len,
+              struct qt_httpc_resp *resp)
+{
     struct qt_httpc_url u;
     char url[64];
     snprintf(url, sizeof(url), "127.0.0.1:%d", s->http_port);
@@ -303,6 +311,8 @@ srv_http(const struct srvproc *s, const char *method, const char *path, const ch
     struct body_sink b = {.buf = body ? body : dummy, .cap = body ? cap : 1};
     int rc = qt_httpc_request(&u, method, path, ctype, req, req_len, 30000, r, body_fn, &b);
     int status = rc == 0 ? r->status : -1;
+    if (resp != NULL)
+        memcpy(resp, r, sizeof(*r));
     qt_free(r);
     if (b.cap > 0)
         b.buf[b.len < b.cap ? b.len : b.cap - 1] = '\0';

@@ -50,6 +50,13 @@ int srv_finish(int fd, int timeout_ms);
 int srv_http(const struct srvproc *s, const char *method, const char *path, const char *ctype,
              const void *req, size_t req_len, char *body, size_t cap, size_t *len);
 
+/* As srv_http, also copying the parsed response (status, head: read its
+ * headers with qt_httpc_header) into *resp when not NULL. */
+struct qt_httpc_resp;
+int srv_http_resp(const struct srvproc *s, const char *method, const char *path, const char *ctype,
+                  const void *req, size_t req_len, char *body, size_t cap, size_t *len,
+                  struct qt_httpc_resp *resp);
+
 /* Value of one metric line "name{labels} value" from /metrics (the exact
  * text before the value, e.g. "qtdb_ingest_lines_total{protocol=\"ilp\"}"),
  * or -1. */

@@ -508,9 +508,30 @@ TEST(http_endpoints)
         CHECK(strstr(body, "executor") != NULL);
     } else {
         CHECK_EQ(st, 200);
-        st = srv_http(&s, "GET", "/query?q=m.v%20%5B", NULL, NULL, 0, body, sizeof(body), NULL);
+        /* the query's stats as headers: a plain query reads raw points */
+        static struct qt_httpc_resp resp;
+        char v[64];
+        st = srv_http_resp(&s, "GET", "/query?q=m.v&format=csv", NULL, NULL, 0, body, sizeof(body),
+                           NULL, &resp);
+        CHECK_EQ(st, 200);
+        CHECK(qt_httpc_header(&resp, "X-Qtdb-Source", v, sizeof(v)) > 0 && strcmp(v, "raw") == 0);
+        uint64_t lines = 0;
+        for (const char *p = body; *p; p++)
+            lines += *p == '\n';
+        CHECK(qt_httpc_header(&resp, "X-Qtdb-Rows", v, sizeof(v)) > 0);
+        CHECK_EQ(strtoull(v, NULL, 10), lines - 1); /* the csv header line */
+        CHECK_EQ(strtoull(v, NULL, 10), 1);
+        CHECK(qt_httpc_header(&resp, "X-Qtdb-Series", v, sizeof(v)) > 0 && strcmp(v, "1") == 0);
+        CHECK(qt_httpc_header(&resp, "X-Qtdb-Points", v, sizeof(v)) > 0 && strcmp(v, "1") == 0);
+        CHECK(qt_httpc_header(&resp, "X-Qtdb-Rollup-Buckets", v, sizeof(v)) > 0 &&
+              strcmp(v, "0") == 0);
+        CHECK(qt_httpc_header(&resp, "X-Qtdb-Elapsed-Us", v, sizeof(v)) > 0 && v[0] >= '0' &&
+              v[0] <= '9');
+        st = srv_http_resp(&s, "GET", "/query?q=m.v%20%5B", NULL, NULL, 0, body, sizeof(body), NULL,
+                           &resp);
         CHECK_EQ(st, 400);
         CHECK(strstr(body, "\"position\":") != NULL);
+        CHECK_EQ(qt_httpc_header(&resp, "X-Qtdb-Source", v, sizeof(v)), -1); /* only on success */
     }
     CHECK_EQ(srv_http(&s, "GET", "/query", NULL, NULL, 0, body, sizeof(body), NULL), 400);
     CHECK_EQ(srv_http(&s, "GET", "/query?q=x&format=xml", NULL, NULL, 0, body, sizeof(body), NULL),
@@ -607,6 +628,11 @@ TEST(cli_load_and_query)
         CHECK_EQ(st, 0);
         CHECK_EQ(bst, 2);
         CHECK(strstr(out, "^") != NULL); /* the caret message */
+        const char *sq[] = {"query", "--server", url, "--stats", "loadm.v | count", NULL};
+        CHECK_EQ(run_cli(sq, out, sizeof(out)), 0);
+        CHECK(strstr(out, "(1 row)") != NULL); /* the result, then the stats */
+        CHECK(strstr(out, "stats: source=raw series=7 points=5000 rows=1 rollup_buckets=0 "
+                          "elapsed_us=") != NULL);
     }
     const char *qhelp[] = {"query", "--help", NULL};
     CHECK_EQ(run_cli(qhelp, out, sizeof(out)), 0);

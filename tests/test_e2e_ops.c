@@ -11,8 +11,15 @@
  * Rollups on a live server (serve --rollups, POST /api/v1/rollup, `qtdb
  * rollup --server`): two ended shards rolled up once, then reported
  * current, late data recomputing its shard, the records surviving a
- * restart, the rollup queried by name; a bad --rollups at startup, and
+ * restart, the rollup queried by name, a raw query answered from the
+ * rollups (X-Qtdb-Source: rollup:1h); a bad --rollups at startup, and
  * the 409 of a server without rules.
+ *
+ * Retention on a live server (serve --retention, GET /api/v1/retention,
+ * POST /api/v1/compact applying it first): a bad spec at startup, a
+ * one-day shard entirely past retention dropped, another trimmed by its
+ * compaction while a measurement without a rule stays, recent points
+ * kept, and a server without rules dropping nothing.
  */
 #include "harness.h"
 #include "server/httpc.h"
@@ -25,6 +32,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define T0       1794528000000000000ll /* 2026-11-13T00:00:00Z */
@@ -363,6 +371,23 @@ query_one(const struct srvproc *s, const char *q)
     return strtoll(comma + 1, NULL, 10);
 }
 
+/* One response header of `q` through /query (csv) into v, or -1. */
+static int
+query_hdr(const struct srvproc *s, const char *q, const char *name, char *v, size_t cap)
+{
+    static char body[1 << 18];
+    static struct qt_httpc_resp resp;
+    char path[1024];
+    int n = snprintf(path, sizeof(path), "/query?format=csv&q=");
+    qt_httpc_urlencode(q, strlen(q), path + n, sizeof(path) - (size_t)n);
+    int st = srv_http_resp(s, "GET", path, NULL, NULL, 0, body, sizeof(body), NULL, &resp);
+    if (st != 200 || qt_httpc_header(&resp, name, v, cap) <= 0) {
+        fprintf(stdout, "query %s: %d %s\n", q, st, body);
+        return -1;
+    }
+    return 0;
+}
+
 /* Two old days of air (ruled) and water (not), plus one air point now
  * (the current shard: not rolled up). */
 static int
@@ -422,6 +447,16 @@ rollup_runs(struct env *e)
     snprintf(q, sizeof(q), "\"air:1h\".\"pm25.max\"{st=\"a1\"} [%llds, %llds) | max",
              (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
     CHECK_EQ(query_one(&e->s, q), 96); /* 96.5 is the largest value */
+    /* the raw measurement's daily counts come from the rollups, and say so */
+    snprintf(q, sizeof(q), "air.pm25 [%llds, %llds) | count by 1d",
+             (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
+    char v[64];
+    CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Source", v, sizeof(v)));
+    CHECK(strcmp(v, "rollup:1h") == 0);
+    CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Rollup-Buckets", v, sizeof(v)));
+    CHECK_EQ(strtoll(v, NULL, 10), 2 * 24 * R_STATIONS);
+    CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Rows", v, sizeof(v)));
+    CHECK_EQ(strtoll(v, NULL, 10), 2); /* one per day */
     /* late data in the second day: only that shard is recomputed */
     char late[128];
     int n = snprintf(late, sizeof(late), "air,st=a9 pm25=3.0 %lld\n", R_T0 + R_DAY + 7 * MIN_NS);
@@ -467,5 +502,137 @@ TEST(rollup_over_http)
     CHECK_EQ(jnum(body, "shards"), 0);
     CHECK_EQ(jnum(body, "shards_current"), 2);
     CHECK_EQ(rollup_count(&e.s), (int64_t)R_STATIONS * R_SLOTS + 1);
+    CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
+}
+
+/* ---- retention on a live server ----------------------------------------------------------- */
+
+#define RT_STATIONS 4
+#define RT_SLOTS    288 /* every 5 min over one day */
+#define RT_RECENT   10  /* air points in the last 10 minutes */
+
+/* Day 1 (R_T0): air only, all past retention: the whole shard goes.
+ * Day 2: air past retention and water without a rule: the shard stays,
+ * its compaction trims the air points.  Recent air points stay. */
+static int
+retention_write(const struct srvproc *s, int64_t now)
+{
+    static char body[2 * RT_STATIONS * RT_SLOTS * 64];
+    char resp[512];
+    size_t n = 0;
+    for (int day = 0; day < 2; day++)
+        for (int slot = 0; slot < RT_SLOTS; slot++)
+            for (int st = 0; st < RT_STATIONS; st++)
+                n += (size_t)snprintf(body + n, sizeof(body) - n, "air,st=a%d pm25=%d.5 %lld\n", st,
+                                      slot, R_T0 + day * R_DAY + slot * 5 * MIN_NS);
+    for (int h = 0; h < 24; h++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "water,site=w1 flow=%d.0 %lld\n", h,
+                              R_T0 + R_DAY + h * 60 * MIN_NS);
+    for (int k = 1; k <= RT_RECENT; k++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "air,st=a0 pm25=%d.0 %lld\n", k,
+                              (long long)(now - k * MIN_NS));
+    return srv_http(s, "POST", "/write", "text/plain", body, n, resp, sizeof(resp), NULL) == 204
+               ? 0
+               : -1;
+}
+
+/* The points a query read (X-Qtdb-Points), or -1. */
+static int64_t
+query_points(const struct srvproc *s, const char *q)
+{
+    char v[32];
+    return query_hdr(s, q, "X-Qtdb-Points", v, sizeof(v)) == 0 ? strtoll(v, NULL, 10) : -1;
+}
+
+static void
+retention_checks(struct env *e, int64_t now)
+{
+    static char body[1 << 16];
+    char old[128], day2[128], recent[128];
+    snprintf(old, sizeof(old), "air.pm25 [%llds, %llds)", (long long)(R_T0 / 1000000000ll),
+             (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
+    snprintf(day2, sizeof(day2), "water.flow [%llds, %llds) | count",
+             (long long)((R_T0 + R_DAY) / 1000000000ll),
+             (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
+    snprintf(recent, sizeof(recent), "air.pm25{st=\"a0\"} [%llds, %llds) | count",
+             (long long)(now / 1000000000ll - 3600), (long long)(now / 1000000000ll + 60));
+    CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/retention", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK(strcmp(body, "{\"retention\":\"air=1d\"}\n") == 0);
+    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/retention", NULL, NULL, 0, body, sizeof(body), NULL),
+             405);
+    /* stored, not yet enforced (no background pass within the test) */
+    CHECK_EQ(query_points(&e->s, old), 2 * RT_STATIONS * RT_SLOTS);
+    /* compaction over the CLI applies the server's retention first */
+    const char *comp[] = {"compact", "--server", e->url, "--all", "--force", NULL};
+    CHECK_EQ(cli(comp, e->out, e->err, sizeof(e->err)), 0);
+    size_t len = 0;
+    char *txt = slurp(e->out, &len);
+    CHECK(txt != NULL && strstr(txt, "retention: dropped 1 shard(s) (1152 points)") != NULL);
+    CHECK(txt != NULL && strstr(txt, "(1152 past retention)") != NULL);
+    free(txt);
+    CHECK_EQ(query_points(&e->s, old), 0);
+    CHECK_EQ(query_one(&e->s, day2), 24);
+    CHECK_EQ(query_one(&e->s, recent), RT_RECENT);
+    /* the first day's shard is gone, the second stays (water) */
+    CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/shards", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    char start[64];
+    snprintf(start, sizeof(start), "\"start\":%lld,", (long long)R_T0);
+    CHECK(strstr(body, start) == NULL);
+    snprintf(start, sizeof(start), "\"start\":%lld,", (long long)(R_T0 + R_DAY));
+    CHECK(strstr(body, start) != NULL);
+    /* again over HTTP: nothing left past retention */
+    CHECK_EQ(srv_http(&e->s, "POST", "/api/v1/compact?all=true", NULL, NULL, 0, body, sizeof(body),
+                      NULL),
+             200);
+    CHECK_EQ(jnum(body, "shards_dropped"), 0);
+    CHECK_EQ(jnum(body, "points_dropped"), 0);
+    CHECK_EQ(jnum(body, "points_trimmed"), 0);
+}
+
+TEST(retention_over_http)
+{
+    static struct env e;
+    snprintf(e.dir, sizeof(e.dir), "%s/tdata", qt_test_dir());
+    snprintf(e.out, sizeof(e.out), "%s/cli.out", qt_test_dir());
+    /* a bad spec: refused at startup with the reason, exit 2 */
+    char bad_dir[700];
+    snprintf(bad_dir, sizeof(bad_dir), "%s/tbad", qt_test_dir());
+    const char *syntax[] = {"serve",  "--data",      bad_dir,       "--ilp",  "off",
+                            "--http", "127.0.0.1:0", "--retention", "air=1x", NULL};
+    CHECK_EQ(cli(syntax, NULL, e.err, sizeof(e.err)), 2);
+    CHECK(strstr(e.err, "retention: unit must be ns, s, m, h, d or w in 'air=1x'") != NULL);
+    const char *twice[] = {"serve",  "--data",      bad_dir,       "--ilp",         "off",
+                           "--http", "127.0.0.1:0", "--retention", "air=1d,air=2d", NULL};
+    CHECK_EQ(cli(twice, NULL, e.err, sizeof(e.err)), 2);
+    CHECK(strstr(e.err, "retention: the same measurement twice in 'air=1d,air=2d'") != NULL);
+    /* write, then restart so every point is in a segment (retention and
+     * compaction act on segments, not on the memtable) */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+    const char *rules[] = {"--retention", "air=1d", NULL};
+    CHECK_OK(srv_start(&e.s, e.dir, false, rules));
+    CHECK_OK(retention_write(&e.s, now));
+    CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
+    CHECK_OK(srv_start(&e.s, e.dir, false, rules));
+    snprintf(e.url, sizeof(e.url), "http://127.0.0.1:%d", e.s.http_port);
+    size_t len = 0;
+    char *log = slurp(e.s.log, &len);
+    CHECK(log != NULL && strstr(log, "serve: retention air=1d (1 rule(s)") != NULL);
+    free(log);
+    retention_checks(&e, now);
+    CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
+    /* a server without rules answers "" and drops nothing */
+    CHECK_OK(srv_start(&e.s, e.dir, false, NULL));
+    static char body[4096];
+    CHECK_EQ(srv_http(&e.s, "GET", "/api/v1/retention", NULL, NULL, 0, body, sizeof(body), NULL),
+             200);
+    CHECK(strcmp(body, "{\"retention\":\"\"}\n") == 0);
+    CHECK_EQ(
+        srv_http(&e.s, "POST", "/api/v1/compact?all=true", NULL, NULL, 0, body, sizeof(body), NULL),
+        200);
+    CHECK_EQ(jnum(body, "shards_dropped"), 0);
     CHECK_EQ(srv_stop(&e.s, SIGTERM), 0);
 }

@@ -3,7 +3,7 @@
  * chunked with extensions and trailers, read-until-close, no-body
  * statuses, interim 1xx), every two-way split and byte-at-a-time feeding
  * giving the same result, truncation at every byte, hostile heads and
- * chunk sizes, the JSON error-body lookup, URLs and percent-encoding, and
+ * chunk sizes, response header lookup, the JSON error-body lookup, URLs and percent-encoding, and
  * a request against a local socket server.
  */
 #include "format/qt_err.h"
@@ -86,6 +86,34 @@ TEST(good_responses_any_split)
     }
     CHECK(strcmp((run(good[0], strlen(good[0]), 0, false, &b), resp.content_type), "text/csv") ==
           0);
+}
+
+/* Header lookup: case-insensitive name, trimmed value, the first of
+ * repeats, cut to the buffer with the full length returned, CRLF or LF,
+ * only the final response after an interim 100, nothing before the head. */
+TEST(header_lookup)
+{
+    static struct body b;
+    char v[8];
+    qt_httpc_resp_init(&resp, false);
+    CHECK_EQ(qt_httpc_header(&resp, "X-Qtdb-Source", v, sizeof(v)), -1);
+    const char *t = "HTTP/1.1 100 Continue\r\nX-Gone: 1\r\n\r\n"
+                    "HTTP/1.1 200 OK\r\nx-qtdb-source: \t raw \r\nX-Qtdb-Rows: 12\r\n"
+                    "X-Qtdb-Rows: 13\r\nX-Long: 0123456789\r\nContent-Length: 0\r\n\r\n";
+    CHECK_EQ(run(t, strlen(t), 7, true, &b), 1);
+    CHECK_EQ(qt_httpc_header(&resp, "X-Qtdb-Source", v, sizeof(v)), 3);
+    CHECK(strcmp(v, "raw") == 0);
+    CHECK_EQ(qt_httpc_header(&resp, "x-qtdb-rows", v, sizeof(v)), 2);
+    CHECK(strcmp(v, "12") == 0);
+    CHECK_EQ(qt_httpc_header(&resp, "X-Long", v, sizeof(v)), 10);
+    CHECK(strcmp(v, "0123456") == 0);
+    CHECK_EQ(qt_httpc_header(&resp, "X-Gone", v, sizeof(v)), -1);
+    CHECK_EQ(qt_httpc_header(&resp, "X-Qtdb", v, sizeof(v)), -1); /* a prefix is not a name */
+    CHECK_EQ(qt_httpc_header(&resp, "Content-Length", NULL, 0), 1);
+    t = "HTTP/1.1 200 OK\nA: b\n\n";
+    CHECK_EQ(run(t, strlen(t), 0, true, &b), 1);
+    CHECK_EQ(qt_httpc_header(&resp, "A", v, sizeof(v)), 1);
+    CHECK(strcmp(v, "b") == 0);
 }
 
 TEST(bytes_after_response_not_consumed)

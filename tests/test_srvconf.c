@@ -8,6 +8,7 @@
 #include "format/qt_limits.h"
 #include "harness.h"
 #include "server/srvconf.h"
+#include "storage/retention.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -52,7 +53,8 @@ TEST(defaults)
     CHECK_EQ(c.body_max_bytes, QT_SRV_BODY_MAX_DEFAULT);
     CHECK_EQ(c.query_deadline_ms, QT_SRV_QUERY_DEADLINE_DEFAULT_MS);
     CHECK(c.graphite_cfg == NULL);
-    CHECK(c.rollups == NULL); /* no rollups unless asked for */
+    CHECK(c.rollups == NULL);   /* no rollups unless asked for */
+    CHECK(c.retention == NULL); /* points kept forever unless asked for */
     qt_srv_config_deinit(&c);
 }
 
@@ -216,6 +218,70 @@ TEST(rollups_key)
     CHECK(c.rollups == NULL);
 }
 
+/* retention: checked when set with the storage parser plus what the
+ * database would refuse at open (a rule twice), kept as text, the last
+ * one wins, "" clears; a bad spec leaves the previous rules.  The server
+ * parses the text again into rules for qt_db_opts.retention. */
+TEST(retention_key)
+{
+    struct qt_srv_config c;
+    qt_srv_config_init(&c);
+    CHECK_OK(set(&c, "retention", "air=90d,air:1h=3650d"));
+    CHECK(c.retention != NULL && strcmp(c.retention, "air=90d,air:1h=3650d") == 0);
+    static const char *const bad[] = {"air",
+                                      "air=",
+                                      "=1d",
+                                      "air=1x",
+                                      "air=0d",
+                                      "air=-1d",
+                                      "air=d",
+                                      "air=1d,b",
+                                      "air=1y",
+                                      "air=1d,air=2d",
+                                      "w*=1d,w*=2d",
+                                      "*=1d,*=2d",
+                                      "air=99999999999999w"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_RC(set(&c, "retention", bad[i]), QT_EINVAL);
+        CHECK(strncmp(err, "retention: ", 11) == 0 && strstr(err, bad[i]) != NULL);
+        CHECK(strcmp(c.retention, "air=90d,air:1h=3650d") == 0);
+    }
+    CHECK(strstr((set(&c, "retention", "air=1d,air=2d"), err), "the same measurement twice"));
+    CHECK(strstr((set(&c, "retention", "air=1q"), err), "unit must be"));
+    /* an exact rule and a prefix rule of the same name are different rules */
+    CHECK_OK(set(&c, "retention", "water=7d,water*=30d,*=400d,x=5ns"));
+    CHECK(strcmp(c.retention, "water=7d,water*=30d,*=400d,x=5ns") == 0);
+    struct qt_srv_retention r;
+    CHECK_OK(qt_srv_retention_parse(c.retention, &r));
+    CHECK_EQ(r.n, 4);
+    CHECK(strcmp(r.rules[0].measurement, "water") == 0 && !r.rules[0].prefix);
+    CHECK_EQ(r.rules[0].duration_ns, 7 * 86400000000000ll);
+    CHECK(strcmp(r.rules[1].measurement, "water") == 0 && r.rules[1].prefix);
+    CHECK(strcmp(r.rules[2].measurement, "") == 0 && r.rules[2].prefix);
+    CHECK_EQ(r.rules[3].duration_ns, 5);
+    qt_srv_retention_free(&r);
+    CHECK(r.rules == NULL && r.buf == NULL && r.n == 0);
+    CHECK_OK(set(&c, "retention", ""));
+    CHECK(c.retention == NULL);
+    CHECK_OK(set(&c, "retention", ","));
+    CHECK(c.retention == NULL);
+    const char *p = write_file("ret.ini", "[serve]\nretention = air=30d,water*=7d\n");
+    CHECK(p != NULL);
+    CHECK_OK(qt_srv_config_load(&c, p, err, sizeof(err)));
+    CHECK(c.retention != NULL && strcmp(c.retention, "air=30d,water*=7d") == 0);
+    char *argv[] = {"serve", "--retention=air=1d", NULL};
+    CHECK_OK(qt_srv_config_args(&c, 2, argv, err, sizeof(err)));
+    CHECK(strcmp(c.retention, "air=1d") == 0);
+    char *argv2[] = {"serve", "--retention", "air=1d,air=1d", NULL};
+    CHECK_RC(qt_srv_config_args(&c, 3, argv2, err, sizeof(err)), QT_EINVAL);
+    CHECK(strcmp(c.retention, "air=1d") == 0);
+    p = write_file("ret2.ini", "threads = 1\nretention = air=1d,,air=2x\n");
+    CHECK_RC(qt_srv_config_load(&c, p, err, sizeof(err)), QT_EINVAL);
+    CHECK(strstr(err, "ret2.ini:2:") != NULL && strstr(err, "retention") != NULL);
+    qt_srv_config_deinit(&c);
+    CHECK(c.retention == NULL);
+}
+
 TEST(args_precedence)
 {
     struct qt_srv_config c;
@@ -255,7 +321,7 @@ TEST(usage_lists_every_flag)
         "--data",         "--ilp",      "--http",       "--graphite",        "--fsync",
         "--io",           "--threads",  "--mem-budget", "--max-connections", "--idle-timeout",
         "--slow-timeout", "--line-max", "--body-max",   "--query-deadline",  "--config",
-        "--rollups"};
+        "--rollups",      "--retention"};
     bool ok = true;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         ok = ok && strstr(buf, keys[i]) != NULL;
