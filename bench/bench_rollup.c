@@ -4,11 +4,10 @@
  *
  * Data: QT_BENCH_STATIONS (default 40) air stations in 10 districts, one
  * reading every QT_BENCH_STEP_S (10) seconds for 30 days (1-day shards),
- * fields pm25 (float) and aqi (integer): 20.7 M points by default.  Rollups air=1h,1d are computed once
- * (the cost is reported).  Each query runs QT_BENCH_RUNS (7) times with the
- * rules set (the planner reads rollups; the stats must say so) and with no
- * rules (raw); medians in ms and their ratio.  The two answers are
- * compared byte for byte.
+ * fields pm25 (float) and aqi (integer): 20.7 M points by default.  Rollups air=1h,1d are computed
+ * once (the cost is reported).  Each query runs QT_BENCH_RUNS (7) times with the rules set (the
+ * planner reads rollups; the stats must say so) and with no rules (raw); medians in ms and their
+ * ratio.  The two answers are compared byte for byte.
  */
 #include "bench/benchutil.h"
 #include "format/qt_err.h"
@@ -144,8 +143,8 @@ main(void)
     uint64_t points = (uint64_t)stations * DAYS * (86400 / step_s) * 2;
     printf("%u stations x 30 days x 1/%us x 2 fields = %.1f M points loaded in %.1f s; rollups "
            "air=1h,1d: %u shards, %llu bucket points in %.2f s (%.1f M raw points/s)\n",
-           stations, step_s, (double)points / 1e6, load_s, rr.shards, (unsigned long long)rr.buckets,
-           roll_s, (double)points / roll_s / 1e6);
+           stations, step_s, (double)points / 1e6, load_s, rr.shards,
+           (unsigned long long)rr.buckets, roll_s, (double)points / roll_s / 1e6);
     static const char *const qs[][2] = {
         {"air.pm25", "max by 1h, district"},
         {"air.pm25", "count, min, max by 1d, district"},

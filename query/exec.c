@@ -588,8 +588,8 @@ rcol_read(struct rollup_rd *rd, const struct qt_sel_series *s, int j, enum qt_vt
     struct rcol *c = &rd->col[j];
     int64_t iv = rd->plan->interval_ns;
     c->n = 0;
-    int kl = qt_rollup_group_key(s->key, s->group_len, rd->plan->interval, rd->key,
-                                 QT_SERIES_KEY_MAX);
+    int kl =
+        qt_rollup_group_key(s->key, s->group_len, rd->plan->interval, rd->key, QT_SERIES_KEY_MAX);
     size_t fl = s->key_len - s->group_len, sl = strlen(rcol_sfx[j]);
     if (kl < 0 || (size_t)kl + fl + sl > QT_SERIES_KEY_MAX)
         return RP_FALLBACK; /* no rollup could have been written under this key */
@@ -667,9 +667,8 @@ feed_rollup(struct rollup_rd *rd, const struct qt_sel_series *s, struct agg_st *
     struct exec *x = rd->x;
     enum qt_vtype vt = s->vtype;
     int64_t iv = p->interval_ns;
-    bool want[RC_N] = {true,          p->need_sum,          p->need_minmax,      p->need_minmax,
-                       p->need_first, p->need_last,         p->need_firstlast_ts,
-                       p->need_firstlast_ts};
+    bool want[RC_N] = {true,          p->need_sum,  p->need_minmax,       p->need_minmax,
+                       p->need_first, p->need_last, p->need_firstlast_ts, p->need_firstlast_ts};
     int rc = 0;
     for (int j = 0; j < RC_N && rc == 0; j++) {
         rd->col[j].n = 0;
@@ -696,7 +695,10 @@ feed_rollup(struct rollup_rd *rd, const struct qt_sel_series *s, struct agg_st *
         if ((ci->stats && ci->s.sum_overflow) || n <= 0 || n > (int64_t)UINT32_MAX ||
             ci->t0 % iv != 0 || ci->t1 % iv != 0)
             return RP_FALLBACK;
-        struct qt_chunk c = {.kind = QT_CHUNK_STATS, .vtype = vt, .n = (uint32_t)n, .ts_min = ci->t0,
+        struct qt_chunk c = {.kind = QT_CHUNK_STATS,
+                             .vtype = vt,
+                             .n = (uint32_t)n,
+                             .ts_min = ci->t0,
                              .ts_max = ci->t1 + (iv - 1)};
         if (p->need_firstlast_ts) {
             c.ts_min = ritem_val(&rd->col[RC_FIRST_TS].it[i], QT_VT_INT, PICK_FIRST).i;

@@ -126,6 +126,13 @@ qt_rplan_make(struct qt_db *db, const struct qt_qry *q, const struct qt_sel *sel
         if ((vt != QT_VT_FLOAT && vt != QT_VT_INT) || !rp_fns_exact(&q->agg->u.agg, vt, &need))
             return 0;
     }
+    /* Whole-range or epoch buckets of whole shards: every raw block lies
+     * inside one bucket, so raw blocks answer from their statistics
+     * without decoding, which reading rollups cannot beat. */
+    const struct qt_qry_stage_agg *ag = &q->agg->u.agg;
+    int64_t dur = qt_db_shard_duration(db);
+    if (ag->tz == NULL && (ag->bucket_ns == 0 || ag->bucket_ns % dur == 0))
+        return 0;
     struct qt_rollup_rule r;
     if (!qt_db_rollup_rule(db, q->sel.measurement.p, q->sel.measurement.len, &r))
         return 0;

@@ -19,6 +19,10 @@
  * float sum is rounded once per bucket, so adding them is not bit-for-bit
  * the sum of the points (DESIGN.md 15, "Rollups").
  *
+ * Not planned either: no buckets, or epoch buckets of whole shards -- every
+ * raw block then lies in one bucket and is answered from its block
+ * statistics without decoding, which reading rollups cannot beat.
+ *
  * The plan is a list of pieces covering the range in order, each read raw
  * or from the rollup; the executor feeds them to one aggregation, series
  * by series, so the grouping, first/last ties and fill see one stream.

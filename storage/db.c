@@ -876,6 +876,12 @@ qt_db_close(struct qt_db *db)
     return rc;
 }
 
+int64_t
+qt_db_shard_duration(const struct qt_db *db)
+{
+    return db->mhdr.shard_duration_ns;
+}
+
 struct qt_catalog *
 qt_db_catalog(struct qt_db *db)
 {

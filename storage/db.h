@@ -87,6 +87,8 @@ int qt_db_flush(struct qt_db *db);
 int qt_db_sync(struct qt_db *db);
 
 struct qt_catalog *qt_db_catalog(struct qt_db *db);
+/* The shard duration of the open database (fixed when it was created). */
+int64_t qt_db_shard_duration(const struct qt_db *db);
 struct qt_io *qt_db_io(struct qt_db *db);
 const char *qt_db_dir(const struct qt_db *db);
 

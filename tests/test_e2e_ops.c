@@ -447,8 +447,9 @@ rollup_runs(struct env *e)
     snprintf(q, sizeof(q), "\"air:1h\".\"pm25.max\"{st=\"a1\"} [%llds, %llds) | max",
              (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
     CHECK_EQ(query_one(&e->s, q), 96); /* 96.5 is the largest value */
-    /* the raw measurement's daily counts come from the rollups, and say so */
-    snprintf(q, sizeof(q), "air.pm25 [%llds, %llds) | count by 1d",
+    /* the raw measurement's local-day counts come from the rollups, and
+     * say so (UTC days of 1-day shards read raw block statistics) */
+    snprintf(q, sizeof(q), "air.pm25 [%llds, %llds) | count by 1d tz \"Asia/Shanghai\"",
              (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
     char v[64];
     CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Source", v, sizeof(v)));
@@ -456,7 +457,7 @@ rollup_runs(struct env *e)
     CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Rollup-Buckets", v, sizeof(v)));
     CHECK_EQ(strtoll(v, NULL, 10), 2 * 24 * R_STATIONS);
     CHECK_OK(query_hdr(&e->s, q, "X-Qtdb-Rows", v, sizeof(v)));
-    CHECK_EQ(strtoll(v, NULL, 10), 2); /* one per day */
+    CHECK_EQ(strtoll(v, NULL, 10), 3); /* local days: 08:00 to 08:00 two days later */
     /* late data in the second day: only that shard is recomputed */
     char late[128];
     int n = snprintf(late, sizeof(late), "air,st=a9 pm25=3.0 %lld\n", R_T0 + R_DAY + 7 * MIN_NS);
