@@ -390,10 +390,11 @@ ru_strdup(const char *s)
 #define RU_REC     16u
 
 struct db_rollup {
-    pthread_mutex_t mu;     /* everything below */
-    pthread_mutex_t run_mu; /* one qt_db_rollup at a time */
-    char *spec;             /* the rules as given; NULL: none */
-    char *buf;              /* parse buffer the rules' names point into */
+    pthread_mutex_t mu;         /* everything below */
+    pthread_mutex_t run_mu;     /* one qt_db_rollup at a time */
+    pthread_mutex_t persist_mu; /* one writer of ROLLUPS(.tmp) at a time */
+    char *spec;                 /* the rules as given; NULL: none */
+    char *buf;                  /* parse buffer the rules' names point into */
     struct qt_rollup_rule *rules;
     uint32_t nrules;
     uint64_t rules_hash; /* ru_rules_hash(rules); 0 when none */
@@ -408,6 +409,7 @@ db_rollup_free(struct db_rollup *r)
         return;
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->run_mu);
+    pthread_mutex_destroy(&r->persist_mu);
     qt_free(r->spec);
     qt_free(r->buf);
     qt_free(r->rules);
@@ -474,6 +476,13 @@ qt_rollup_file_decode(const uint8_t *p, size_t len, uint64_t *rules_hash,
     return 0;
 }
 
+static int
+ru_rec_cmp(const void *a, const void *b)
+{
+    const struct qt_rollup_record *x = a, *y = b;
+    return x->shard < y->shard ? -1 : x->shard > y->shard;
+}
+
 /* The records of ROLLUPS when it was written under rules_hash; any other
  * file (missing, damaged, other rules) gives none: conservative. */
 static void
@@ -502,9 +511,15 @@ ru_load(struct qt_db *db, struct db_rollup *r)
         qt_free(rec);
         return;
     }
+    qsort(rec, n, sizeof(*rec), ru_rec_cmp);
+    uint32_t k = 0; /* a file written by us is sorted and unique; keep it so */
+    for (uint32_t i = 0; i < n; i++)
+        if (k == 0 || rec[k - 1].shard != rec[i].shard)
+            rec[k++] = rec[i];
     qt_free(r->rec);
     r->rec = rec;
-    r->n = r->cap = n;
+    r->n = k;
+    r->cap = n;
 }
 
 int
@@ -532,6 +547,7 @@ qt_db_set_rollups(struct qt_db *db, const char *spec)
         else {
             pthread_mutex_init(&r->mu, NULL);
             pthread_mutex_init(&r->run_mu, NULL);
+            pthread_mutex_init(&r->persist_mu, NULL);
             db->rollup = r;
         }
     }
@@ -680,14 +696,28 @@ ru_ident(struct qt_db *db, struct db_version *v, int64_t shard, const struct qt_
     return h;
 }
 
+/* Index of the first record whose shard >= shard (records are sorted by
+ * shard, unique).  r->mu held. */
+static uint32_t
+ru_lower(const struct db_rollup *r, int64_t shard)
+{
+    uint32_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r->rec[mid].shard < shard)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Record index of shard, or r->n.  r->mu held. */
 static uint32_t
 ru_find(const struct db_rollup *r, int64_t shard)
 {
-    uint32_t i = 0;
-    while (i < r->n && r->rec[i].shard != shard)
-        i++;
-    return i;
+    uint32_t i = ru_lower(r, shard);
+    return i < r->n && r->rec[i].shard == shard ? i : r->n;
 }
 
 /* Set shard's identity under rules rh (ignored when the rules changed
@@ -697,12 +727,13 @@ ru_record(struct db_rollup *r, uint64_t rh, int64_t shard, uint64_t ident)
 {
     pthread_mutex_lock(&r->mu);
     int rc = 0;
-    uint32_t i = ru_find(r, shard);
+    uint32_t i = ru_lower(r, shard);
+    bool found = i < r->n && r->rec[i].shard == shard;
     if (r->rules_hash != rh) {
         pthread_mutex_unlock(&r->mu);
         return 0;
     }
-    if (i == r->n && r->n == r->cap) {
+    if (!found && r->n == r->cap) {
         uint32_t cap = r->cap ? r->cap * 2 : 16;
         struct qt_rollup_record *nr = qt_realloc(r->rec, cap * sizeof(*nr));
         if (nr == NULL)
@@ -712,11 +743,12 @@ ru_record(struct db_rollup *r, uint64_t rh, int64_t shard, uint64_t ident)
             r->cap = cap;
         }
     }
-    if (rc == 0) {
-        r->rec[i] = (struct qt_rollup_record){.shard = shard, .ident = ident};
-        if (i == r->n)
-            r->n++;
+    if (rc == 0 && !found) {
+        memmove(r->rec + i + 1, r->rec + i, (r->n - i) * sizeof(*r->rec));
+        r->n++;
     }
+    if (rc == 0)
+        r->rec[i] = (struct qt_rollup_record){.shard = shard, .ident = ident};
     pthread_mutex_unlock(&r->mu);
     return rc;
 }
@@ -740,6 +772,7 @@ db_rollup_persist(struct qt_db *db)
     struct db_rollup *r = db->rollup;
     if (r == NULL || db_is_readonly(db))
         return 0;
+    pthread_mutex_lock(&r->persist_mu); /* the snapshot and its write, in order */
     struct db_version *v = db_version_get(db);
     pthread_mutex_lock(&r->mu);
     uint64_t rh = r->rules_hash;
@@ -756,10 +789,10 @@ db_rollup_persist(struct qt_db *db)
     }
     pthread_mutex_unlock(&r->mu);
     db_version_put(v);
-    if (rh == 0)
-        return 0;
-    if (buf == NULL)
-        return QT_ENOMEM;
+    if (rh == 0 || buf == NULL) {
+        pthread_mutex_unlock(&r->persist_mu);
+        return rh == 0 ? 0 : QT_ENOMEM;
+    }
     qt_store_le32(buf, RU_MAGIC);
     qt_store_le32(buf + 4, RU_VERSION);
     qt_store_le64(buf + 8, rh);
@@ -768,6 +801,7 @@ db_rollup_persist(struct qt_db *db)
     size_t len = RU_HDR + (size_t)k * RU_REC;
     qt_hash_store(buf + len, qt_hash64(buf, len));
     int rc = qt_io_write_file_atomic(db->io, db->dir, RU_FILE, buf, len + 8);
+    pthread_mutex_unlock(&r->persist_mu);
     qt_free(buf);
     if (rc != 0)
         qt_log(QT_LOG_WARN, "rollup: writing %s/%s failed: %s; rollups recompute after a restart",
