@@ -130,6 +130,21 @@ do_shards(struct qt_db *db, struct qt_http_reply *out)
  * dropped first (as offline `compact --retention` and the background pass
  * do); the compaction then trims the points past retention of the shards
  * it rewrites. */
+/* A 503 with the reason when db is read-only (writes would fail): true
+ * when answered. */
+static bool
+reply_if_readonly(struct qt_db *db, struct qt_http_reply *out)
+{
+    struct qt_db_health hl;
+    qt_db_health(db, &hl);
+    if (!hl.read_only)
+        return false;
+    char msg[256];
+    snprintf(msg, sizeof(msg), "the database is read-only: %s", hl.reason);
+    reply_error(out, 503, msg, 0);
+    return true;
+}
+
 static void
 do_compact(struct qt_db *db, const atomic_int *stop, bool retention, qt_http_arg_fn arg, void *ctx,
            struct qt_http_reply *out)
@@ -146,14 +161,8 @@ do_compact(struct qt_db *db, const atomic_int *stop, bool retention, qt_http_arg
         reply_error(out, 400, "shard must be a shard start in ns or RFC 3339", 0);
         return;
     }
-    struct qt_db_health hl;
-    qt_db_health(db, &hl);
-    if (hl.read_only) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "the database is read-only: %s", hl.reason);
-        reply_error(out, 503, msg, 0);
+    if (reply_if_readonly(db, out))
         return;
-    }
     struct qt_retention_result rr = {0};
     int rc = retention ? qt_db_apply_retention(db, 0, &rr) : 0;
     if (rc != 0) {
@@ -310,14 +319,8 @@ do_rollup(struct qt_db *db, bool post, const char *rollups, struct qt_http_reply
         reply_error(out, 409, "no rollup rules configured (--rollups)", 0);
         return;
     }
-    struct qt_db_health hl;
-    qt_db_health(db, &hl);
-    if (hl.read_only) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "the database is read-only: %s", hl.reason);
-        reply_error(out, 503, msg, 0);
+    if (reply_if_readonly(db, out))
         return;
-    }
     uint64_t t0 = mono_ms();
     struct qt_rollup_result r = {0};
     int rc = qt_db_rollup(db, 0, &r);

@@ -404,3 +404,22 @@ srv_raise_nofile(void)
     getrlimit(RLIMIT_NOFILE, &rl);
     return rl.rlim_cur;
 }
+
+int64_t
+srv_query_value(const struct srvproc *s, const char *q)
+{
+    static _Thread_local char body[1 << 16];
+    char path[1024];
+    int n = snprintf(path, sizeof(path), "/query?format=json&q=");
+    qt_httpc_urlencode(q, strlen(q), path + n, sizeof(path) - (size_t)n);
+    int st = srv_http(s, "GET", path, NULL, NULL, 0, body, sizeof(body), NULL);
+    if (st == 501)
+        return -2;
+    const char *rows = strstr(body, "\"rows\":[");
+    const char *comma = rows ? strchr(rows + 8, ',') : NULL;
+    if (st != 200 || comma == NULL) {
+        fprintf(stdout, "query %s: %d %s\n", q, st, body);
+        return -1;
+    }
+    return strtoll(comma + 1, NULL, 10);
+}

@@ -65,6 +65,11 @@ double srv_metric(const struct srvproc *s, const char *name);
 /* Points stored per measurement in a stopped server's data directory:
  * opens it read-only, scans every series.  counts[i] receives the points
  * of meas[i] (n names); returns the total over all series or -1. */
+/* The value column of the first row of `q` through /query (JSON, rows
+ * "[time,value,...]"): the value as an integer; -1 on an error (printed),
+ * -2 when this build has no executor (501). */
+int64_t srv_query_value(const struct srvproc *s, const char *q);
+
 int64_t srv_count_points(const char *dir, const char *const *meas, uint32_t n, uint64_t *counts);
 
 /* Raise RLIMIT_NOFILE's soft limit to the hard one; the new soft limit. */

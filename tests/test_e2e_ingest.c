@@ -360,21 +360,9 @@ check_stored(const char *dir, const struct expect *e)
 static int64_t
 query_count(const struct srvproc *s, const char *selector)
 {
-    static char body[1 << 16];
-    char q[256], path[600];
+    char q[256];
     snprintf(q, sizeof(q), "%s | count", selector);
-    int n = snprintf(path, sizeof(path), "/query?format=json&q=");
-    qt_httpc_urlencode(q, strlen(q), path + n, sizeof(path) - (size_t)n);
-    int st = srv_http(s, "GET", path, NULL, NULL, 0, body, sizeof(body), NULL);
-    if (st == 501)
-        return -2;
-    const char *rows = strstr(body, "\"rows\":[");
-    const char *comma = rows ? strchr(rows + 8, ',') : NULL;
-    if (st != 200 || comma == NULL) {
-        fprintf(stdout, "query %s: %d %s\n", q, st, body);
-        return -1;
-    }
-    return strtoll(comma + 1, NULL, 10);
+    return srv_query_value(s, q);
 }
 
 /* The executor's counts of each measurement's first field equal what was

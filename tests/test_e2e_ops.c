@@ -353,24 +353,6 @@ jnum(const char *j, const char *key)
     return p != NULL ? strtoll(p + strlen(pat), NULL, 10) : -1;
 }
 
-/* The single value of `q` (one row "[time,value]") through /query, or -1. */
-static int64_t
-query_one(const struct srvproc *s, const char *q)
-{
-    static char body[1 << 16];
-    char path[1024];
-    int n = snprintf(path, sizeof(path), "/query?format=json&q=");
-    qt_httpc_urlencode(q, strlen(q), path + n, sizeof(path) - (size_t)n);
-    int st = srv_http(s, "GET", path, NULL, NULL, 0, body, sizeof(body), NULL);
-    const char *rows = strstr(body, "\"rows\":[");
-    const char *comma = rows ? strchr(rows + 8, ',') : NULL;
-    if (st != 200 || comma == NULL) {
-        fprintf(stdout, "query %s: %d %s\n", q, st, body);
-        return -1;
-    }
-    return strtoll(comma + 1, NULL, 10);
-}
-
 /* One response header of `q` through /query (csv) into v, or -1. */
 static int
 query_hdr(const struct srvproc *s, const char *q, const char *name, char *v, size_t cap)
@@ -416,7 +398,7 @@ rollup_count(const struct srvproc *s)
     char q[256];
     snprintf(q, sizeof(q), "\"air:1h\".\"pm25.count\" [%llds, %llds) | sum",
              (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
-    return query_one(s, q);
+    return srv_query_value(s, q);
 }
 
 static void
@@ -446,7 +428,7 @@ rollup_runs(struct env *e)
     char q[256];
     snprintf(q, sizeof(q), "\"air:1h\".\"pm25.max\"{st=\"a1\"} [%llds, %llds) | max",
              (long long)(R_T0 / 1000000000ll), (long long)((R_T0 + 2 * R_DAY) / 1000000000ll));
-    CHECK_EQ(query_one(&e->s, q), 96); /* 96.5 is the largest value */
+    CHECK_EQ(srv_query_value(&e->s, q), 96); /* 96.5 is the largest value */
     /* the raw measurement's local-day counts come from the rollups, and
      * say so (UTC days of 1-day shards read raw block statistics) */
     snprintf(q, sizeof(q), "air.pm25 [%llds, %llds) | count by 1d tz \"Asia/Shanghai\"",
@@ -573,8 +555,8 @@ retention_checks(struct env *e, int64_t now)
     CHECK(txt != NULL && strstr(txt, "(1152 past retention)") != NULL);
     free(txt);
     CHECK_EQ(query_points(&e->s, old), 0);
-    CHECK_EQ(query_one(&e->s, day2), 24);
-    CHECK_EQ(query_one(&e->s, recent), RT_RECENT);
+    CHECK_EQ(srv_query_value(&e->s, day2), 24);
+    CHECK_EQ(srv_query_value(&e->s, recent), RT_RECENT);
     /* the first day's shard is gone, the second stays (water) */
     CHECK_EQ(srv_http(&e->s, "GET", "/api/v1/shards", NULL, NULL, 0, body, sizeof(body), NULL),
              200);
