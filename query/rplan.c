@@ -149,10 +149,12 @@ qt_rplan_make(struct qt_db *db, const struct qt_qry *q, const struct qt_sel *sel
     struct qt_rplan out = need;
     out.interval_ns = iv;
     snprintf(out.interval, sizeof(out.interval), "%s", r.interval_name[k]);
+    int64_t floor = qt_db_rollup_floor(db, q->sel.measurement.p, q->sel.measurement.len,
+                                       r.interval_name[k], now_ns);
     int64_t at = t0;
     bool ok = true, any = false;
     for (uint32_t i = 0; i < ns && ok; i++) {
-        int64_t a = rp_ceil(sp[i].t0, iv), b = rp_floor(sp[i].t1, iv);
+        int64_t a = rp_ceil(sp[i].t0 > floor ? sp[i].t0 : floor, iv), b = rp_floor(sp[i].t1, iv);
         if (a >= b)
             continue;
         ok = rp_add(&out, at, a, false) && rp_add(&out, a, b, true);

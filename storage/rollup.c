@@ -23,6 +23,7 @@
 #include "format/qt_limits.h"
 #include "format/qt_log.h"
 #include "ops_int.h"
+#include "storage/retention.h"
 #include "storage/scan.h"
 
 #include <errno.h>
@@ -239,6 +240,7 @@ struct ru_series {
     const char *key; /* rollup group key "<meas>:<iv><,tags>" */
     uint32_t key_len;
     enum qt_vtype vt;
+    int64_t floor; /* buckets starting earlier are not written (qt_db_rollup_floor) */
     struct qt_rollup_result *res;
     char names[RU_NF][QT_SERIES_KEY_MAX + 12];
     uint32_t name_len[RU_NF];
@@ -283,6 +285,8 @@ static int
 ru_emit(struct ru_series *rs, const struct ru_bucket *b)
 {
     qt_assert(rs != NULL && b->count > 0);
+    if (b->start < rs->floor)
+        return 0; /* raw points may be trimmed already, or the point would be */
     union qt_stat sum = b->sum, fts = {.i = b->first_ts}, lts = {.i = b->last_ts};
     if (rs->vt == QT_VT_FLOAT)
         sum.f = ru_fsum_total(b);
@@ -949,13 +953,11 @@ qt_db_rollup_spans(struct qt_db *db, int64_t t0, int64_t t1, int64_t now_ns,
             ok = !any || ru_recorded(db->rollup, rh, s, id);
         }
         int64_t a = s > t0 ? s : t0, b = s + dur < t1 ? s + dur : t1;
-        if (!ok)
-            continue;
-        if (*n > 0 && out[*n - 1].t1 == a)
+        if (ok && *n > 0 && out[*n - 1].t1 == a)
             out[*n - 1].t1 = b;
-        else if (*n < cap)
+        else if (ok && *n < cap)
             out[(*n)++] = (struct qt_rollup_span){a, b};
-        else
+        else if (ok)
             break; /* the rest reads raw */
         if (s > INT64_MAX - dur)
             break;
@@ -998,10 +1000,34 @@ qt_rollup_group_key(const uint8_t *g, uint32_t len, const char *interval, char *
     return (int)(len + il + 1);
 }
 
-/* Roll up series sid over shards[0..ns) for every interval of rule r. */
+int64_t
+qt_db_rollup_floor(struct qt_db *db, const char *m, size_t len, const char *interval,
+                   int64_t now_ns)
+{
+    qt_assert(db != NULL && m != NULL && interval != NULL);
+    if (now_ns == 0)
+        now_ns = db_ops_wall_ns();
+    char name[QT_SERIES_KEY_MAX + 32];
+    size_t il = strlen(interval);
+    if (len + 1 + il > sizeof(name))
+        return INT64_MAX; /* cannot be a rollup: never use one */
+    memcpy(name, m, len);
+    name[len] = ':';
+    memcpy(name + len + 1, interval, il);
+    int64_t d[2] = {qt_db_retention_for(db, m, len), qt_db_retention_for(db, name, len + 1 + il)};
+    int64_t floor = INT64_MIN;
+    for (int i = 0; i < 2; i++)
+        if (d[i] > 0 && now_ns >= INT64_MIN + d[i] && now_ns - d[i] > floor)
+            floor = now_ns - d[i];
+    return floor;
+}
+
+/* Roll up series sid (of measurement m[0..mlen)) over shards[0..ns) for
+ * every interval of rule r. */
 static int
-ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, const int64_t *shards,
-              uint32_t ns, struct qt_rollup_result *res)
+ru_one_series(struct qt_db *db, uint32_t sid, const char *m, size_t mlen,
+              const struct qt_rollup_rule *r, const int64_t *shards, uint32_t ns, int64_t now,
+              struct qt_rollup_result *res)
 {
     struct qt_catalog *cat = qt_db_catalog(db);
     struct qt_catalog_series si;
@@ -1030,6 +1056,7 @@ ru_one_series(struct qt_db *db, uint32_t sid, const struct qt_rollup_rule *r, co
             break;
         }
         rs->key_len = (uint32_t)kl;
+        rs->floor = qt_db_rollup_floor(db, m, mlen, r->interval_name[k], now);
         for (uint32_t j = 0; rc == 0 && j < ns; j++) {
             rc = ru_scan(rs, sid, shards[j], shards[j] + dur, r->interval_ns[k]);
             res->series++;
@@ -1125,7 +1152,8 @@ qt_db_rollup(struct qt_db *db, int64_t now_ns, struct qt_rollup_result *res)
         const struct qt_rollup_rule *r =
             rc == 0 ? ru_match(rules, n, gi.measurement.p, gi.measurement.len) : NULL;
         if (r != NULL)
-            rc = ru_one_series(db, sid, r, shards, ns, res);
+            rc = ru_one_series(db, sid, gi.measurement.p, gi.measurement.len, r, shards, ns, now_ns,
+                               res);
     }
     res->shards = ns;
     if (rc == 0 && ns > 0)

@@ -72,6 +72,18 @@ struct qt_rollup_result {
  */
 int qt_db_rollup(struct qt_db *db, int64_t now_ns, struct qt_rollup_result *res);
 
+/*
+ * Rollup buckets of measurement m[0..len) (unescaped) at `interval` ("1h")
+ * that start before the returned instant are neither written by a run nor
+ * read by the planner: the raw points may already be trimmed by the
+ * retention of m (a recomputed bucket would be partial, and a raw query
+ * no longer sees them), or the rollup points by the retention of
+ * "m:interval".  INT64_MIN when both are kept forever.  now_ns 0 = wall
+ * clock.
+ */
+int64_t qt_db_rollup_floor(struct qt_db *db, const char *m, size_t len, const char *interval,
+                           int64_t now_ns);
+
 /* A time range whose rollups are current. */
 struct qt_rollup_span {
     int64_t t0, t1; /* [t0, t1) */
